@@ -1,0 +1,78 @@
+// The one storage interface the controller uses. Two implementations: `embedded` (SQLite,
+// one machine) and `etcd` (production). Semantics follow etcd v3 so both behave alike:
+// a single global revision that every write increments, per-key create/mod revisions,
+// compare-and-swap on mod revision, multi-key transactions, and watch from a revision.
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Revision at which the key was created (0 never happens for a live key). */
+  createRevision: number;
+  /** Revision of the last write to the key. Used as `metadata.resourceVersion`. */
+  modRevision: number;
+}
+
+/** A transaction guard: the key's current mod revision must equal `modRevision`; 0 means "must not exist". */
+export interface Compare {
+  key: string;
+  modRevision: number;
+}
+
+export type TxnOp = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** Store revision after the transaction (or the current one if it failed). */
+  revision: number;
+}
+
+export interface WatchEvent {
+  type: 'put' | 'delete';
+  /** For deletes: `value` is '' and `modRevision` is the revision of the delete. */
+  kv: KeyValue;
+  /** The value before this event, when there was one (always present for deletes). */
+  prevKv?: KeyValue;
+}
+
+/** All events of one store revision (a transaction may touch many keys). */
+export interface WatchBatch {
+  revision: number;
+  events: WatchEvent[];
+}
+
+export interface Store {
+  readonly kind: 'embedded' | 'etcd';
+  /** Human-readable location for error messages, e.g. `etcd at http://127.0.0.1:2379`. */
+  readonly description: string;
+
+  get(key: string): Promise<KeyValue | undefined>;
+  /** Every key with the prefix, sorted by key, and the store revision they were read at. */
+  list(prefix: string): Promise<{ items: KeyValue[]; revision: number }>;
+  /** Current store revision. */
+  revision(): Promise<number>;
+  /** Atomic: if every compare holds, apply every op in one revision. */
+  txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult>;
+  /**
+   * Events for keys under `prefix` with revision >= `fromRevision`, in revision order, one
+   * batch per revision, until `signal` aborts (then the iterator ends quietly). Throws a
+   * StoreError with code `compacted` if `fromRevision` is older than the retained history,
+   * and `unavailable` if the store connection is lost for good.
+   */
+  watch(prefix: string, fromRevision: number, signal: AbortSignal): AsyncIterable<WatchBatch>;
+  /** Resolves when the store answers; rejects with StoreError `unavailable` otherwise. */
+  health(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreErrorCode = 'unavailable' | 'compacted' | 'closed' | 'invalid';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

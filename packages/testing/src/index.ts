@@ -1,0 +1,5 @@
+export { tempDir, type TempDir } from './temp-dir.js';
+export { freePort } from './free-port.js';
+export { ManagedProcess } from './child-process.js';
+export { ControllerProcess, type ControllerOptions } from './controller-process.js';
+export { repoRoot, sluiceBin, sluicectlBin } from './repo.js';
