@@ -3,3 +3,4 @@ export { freePort } from './free-port.js';
 export { ManagedProcess } from './child-process.js';
 export { ControllerProcess, type ControllerOptions } from './controller-process.js';
 export { repoRoot, sluiceBin, sluicectlBin } from './repo.js';
+export { startEtcd, type EtcdFixture } from './etcd.js';
