@@ -1,6 +1,21 @@
+// The public surface of @sluice/api, hand-picked (STYLE §8).
 export { API_VERSION, KINDS, resolveKind, kindInfo } from './kinds.js';
-export type { KindInfo } from './kinds.js';
+export type { KindInfo, KindName } from './kinds.js';
+export type { ObjectMeta, Condition } from './meta.js';
 export { ApiError, formatFieldError } from './errors.js';
 export type { ApiErrorCode, FieldError } from './errors.js';
+export { validateResource, specOf } from './validate.js';
+export type { Resource, ValidationResult } from './validate.js';
+export type { Listener, ListenerProtocol } from './schemas/listener.js';
+export type { Route, TCPRoute, UDPRoute, FilterType } from './schemas/route.js';
+export type { Upstream, LoadBalancingPolicy } from './schemas/upstream.js';
+export type { Secret } from './schemas/secret.js';
+export type { Agent } from './schemas/agent.js';
 export { parseYamlDocuments, toYaml } from './yaml.js';
+export type { ParseYamlResult, YamlDocument } from './yaml.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { parseLabelSelector, matchLabels, matchLabelSelector } from './label-selector.js';
+export type { LabelSelector } from './label-selector.js';
+export { resourceReferences } from './references.js';
+export type { ObjectReference } from './references.js';
+export { openApiDocument } from './openapi.js';
