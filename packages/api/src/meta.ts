@@ -92,10 +92,11 @@ export const namespaceSchema = z.string().superRefine((v, ctx) => {
   }
 });
 
+const metaName = nameSchema.describe(
+  'Name of the object, unique per kind (and namespace, for namespaced kinds). A DNS-1123 subdomain: lowercase letters, digits, "-" and ".", at most 253 characters.',
+);
+
 const metaFields = {
-  name: nameSchema.describe(
-    'Name of the object, unique per kind within its namespace. A DNS-1123 subdomain: lowercase letters, digits, "-" and ".", at most 253 characters.',
-  ),
   labels: labelsSchema
     .optional()
     .describe('Key/value pairs for selecting objects (`sluicectl get -l app=shop`). Keys and values follow Kubernetes label rules.'),
@@ -117,7 +118,7 @@ const metaFields = {
 /** Metadata of namespaced kinds: the namespace defaults to `default`. */
 export const namespacedMetaSchema = z
   .strictObject({
-    name: metaFields.name,
+    name: metaName,
     namespace: namespaceSchema
       .default('default')
       .describe('Namespace of the object (DNS-1123 label). Default: `default`.'),
@@ -128,6 +129,7 @@ export const namespacedMetaSchema = z
 /** Metadata of cluster-scoped kinds: a namespace is ignored and dropped, as Kubernetes does. */
 export const clusterMetaSchema = z
   .strictObject({
+    name: metaName,
     ...metaFields,
     namespace: z.string().optional().describe('Ignored: this kind is cluster-scoped. Dropped on validation.'),
   })

@@ -66,7 +66,7 @@ export function parseYamlDocuments(text: string, source?: string): ParseYamlResu
       const items = object['items'];
       const itemsNode = isMap(doc.contents) ? doc.contents.get('items', true) : undefined;
       if (!Array.isArray(items)) {
-        return { ok: false, error: `${where(source, lineOf(itemsNode as Node | undefined, startLine))}: items of a List must be a list` };
+        return { ok: false, error: `${where(source, lineOf(itemsNode, startLine))}: items of a List must be a list` };
       }
       for (const [i, item] of items.entries()) {
         const itemNode = isSeq(itemsNode) ? (itemsNode.items[i] as Node | undefined) : undefined;
