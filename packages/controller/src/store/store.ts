@@ -2,6 +2,11 @@
 // one machine) and `etcd` (production). Semantics follow etcd v3 so both behave alike:
 // a single global revision that every write increments, per-key create/mod revisions,
 // compare-and-swap on mod revision, multi-key transactions, and watch from a revision.
+//
+// Keys are non-empty strings, ordered by their UTF-8 bytes (what etcd and SQLite both do).
+// A revision is created by a transaction that changes something: a successful txn whose ops
+// change nothing (no ops, or only deletes of missing keys) leaves the revision as it was,
+// exactly as in etcd. A txn may touch each key at most once (etcd rejects duplicates).
 
 export interface KeyValue {
   key: string;
@@ -28,7 +33,7 @@ export interface TxnResult {
 
 export interface WatchEvent {
   type: 'put' | 'delete';
-  /** For deletes: `value` is '' and `modRevision` is the revision of the delete. */
+  /** For deletes: `value` is '', `createRevision` is 0 and `modRevision` is the revision of the delete. */
   kv: KeyValue;
   /** The value before this event, when there was one (always present for deletes). */
   prevKv?: KeyValue;
@@ -56,9 +61,19 @@ export interface Store {
    * Events for keys under `prefix` with revision >= `fromRevision`, in revision order, one
    * batch per revision, until `signal` aborts (then the iterator ends quietly). Throws a
    * StoreError with code `compacted` if `fromRevision` is older than the retained history,
-   * and `unavailable` if the store connection is lost for good.
+   * `unavailable` if the store connection is lost for good (the etcd store reconnects and
+   * resumes after the last delivered revision first), `closed` when the store is closed, and
+   * `invalid` if `fromRevision` < 1. A revision whose events all fall outside `prefix` yields
+   * no batch; `fromRevision` may lie in the future.
    */
   watch(prefix: string, fromRevision: number, signal: AbortSignal): AsyncIterable<WatchBatch>;
+  /**
+   * Discards history before `revision`: afterwards watching from a revision < `revision`
+   * throws `compacted`. Compacting at or below the current compaction point is a no-op; a
+   * revision above the current one is `invalid`. (The embedded store also compacts by itself
+   * to keep a bounded history; etcd is compacted by whoever operates it, or by this call.)
+   */
+  compact(revision: number): Promise<void>;
   /** Resolves when the store answers; rejects with StoreError `unavailable` otherwise. */
   health(): Promise<void>;
   close(): Promise<void>;
