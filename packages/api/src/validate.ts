@@ -144,7 +144,8 @@ export function validateResource(input: unknown): ValidationResult {
 
   const schema = RESOURCE_SCHEMAS[info.kind as KindName].input;
   // apiVersion was reported above in plain words; parse the rest as if it were right.
-  const result = schema.safeParse({ ...input, apiVersion: API_VERSION });
+  // reportInput lets the messages tell a missing field ("Required value") from a wrong one.
+  const result = schema.safeParse({ ...input, apiVersion: API_VERSION }, { reportInput: true });
   if (!result.success) errors.push(...toFieldErrors(result.error.issues));
   if (errors.length > 0) return { ok: false, errors: dedupe(errors) };
   return { ok: true, value: result.data as Resource };

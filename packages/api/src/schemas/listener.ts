@@ -126,32 +126,52 @@ export const listenerSpecSchema = z
     proxyProtocol: proxyProtocolAcceptSchema.optional(),
     limits: limitsSchema.optional(),
   })
-  .superRefine((spec, ctx) => {
-    const p = spec.protocol;
-    if ((p === 'HTTPS' || p === 'TLS') && spec.tls === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tls'], message: `Required value: protocol ${p} needs tls` });
-    }
-    if ((p === 'HTTP' || p === 'TCP' || p === 'UDP') && spec.tls !== undefined) {
-      const hint = p === 'HTTP' ? 'use protocol HTTPS' : p === 'TCP' ? 'use protocol TLS' : 'UDP has no TLS';
-      ctx.addIssue({ code: 'custom', path: ['tls'], message: `must not be set when protocol is ${p} (${hint})` });
-    }
-    if (p === 'HTTPS' && spec.tls?.mode === 'Passthrough') {
-      ctx.addIssue({ code: 'custom', path: ['tls', 'mode'], message: 'Passthrough needs protocol TLS: HTTPS always terminates' });
-    }
-    if (p === 'TCP' || p === 'UDP' || p === 'TLS') {
-      if (spec.trustedProxies !== undefined) {
+  // One refinement per concern, each run as soon as the fields it reads are valid.
+  .superRefine(
+    (spec, ctx) => {
+      const p = spec.protocol;
+      if ((p === 'HTTPS' || p === 'TLS') && spec.tls === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tls'], message: `Required value: protocol ${p} needs tls` });
+      }
+      if ((p === 'HTTP' || p === 'TCP' || p === 'UDP') && spec.tls !== undefined) {
+        const hint = p === 'HTTP' ? 'use protocol HTTPS' : p === 'TCP' ? 'use protocol TLS' : 'UDP has no TLS';
+        ctx.addIssue({ code: 'custom', path: ['tls'], message: `must not be set when protocol is ${p} (${hint})` });
+      }
+      if (p === 'HTTPS' && spec.tls?.mode === 'Passthrough') {
+        ctx.addIssue({ code: 'custom', path: ['tls', 'mode'], message: 'Passthrough needs protocol TLS: HTTPS always terminates' });
+      }
+    },
+    { when: whenFieldsValid('protocol', 'tls') },
+  )
+  .superRefine(
+    (spec, ctx) => {
+      const p = spec.protocol;
+      if ((p === 'TCP' || p === 'UDP' || p === 'TLS') && spec.trustedProxies !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['trustedProxies'], message: `must not be set when protocol is ${p}: X-Forwarded-For is HTTP only` });
       }
+    },
+    { when: whenFieldsValid('protocol', 'trustedProxies') },
+  )
+  .superRefine(
+    (spec, ctx) => {
+      const p = spec.protocol;
+      if (p !== 'TCP' && p !== 'UDP' && p !== 'TLS') return;
       for (const k of HTTP_ONLY_LIMITS) {
         if (spec.limits?.[k] !== undefined) {
           ctx.addIssue({ code: 'custom', path: ['limits', k], message: `must not be set when protocol is ${p}: HTTP only` });
         }
       }
-    }
-    if (p === 'UDP' && spec.proxyProtocol !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['proxyProtocol'], message: 'must not be set when protocol is UDP' });
-    }
-  }, { when: whenFieldsValid('protocol', 'tls', 'trustedProxies', 'limits', 'proxyProtocol') })
+    },
+    { when: whenFieldsValid('protocol', 'limits') },
+  )
+  .superRefine(
+    (spec, ctx) => {
+      if (spec.protocol === 'UDP' && spec.proxyProtocol !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['proxyProtocol'], message: 'must not be set when protocol is UDP' });
+      }
+    },
+    { when: whenFieldsValid('protocol', 'proxyProtocol') },
+  )
   .describe('Desired state of a Listener: a port the selected agents open, and how it speaks.');
 
 export const listenerStatusSchema = statusSchema('Observed state of the Listener.', {

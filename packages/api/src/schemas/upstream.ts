@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
-import { whenFieldsValid, address, count, duration, headerName, hostname, labelsSchema, namespaceName, objectName, port, positiveCount, weight } from './common.js';
+import { checkedString, address, count, duration, headerName, hostname, labelsSchema, namespaceName, objectName, port, positiveCount, weight } from './common.js';
 import { envelope, inputStatus, namespacedMetadata, statusSchema } from './resource.js';
 
 export const LOAD_BALANCING_POLICIES = [
@@ -90,7 +90,7 @@ const loadBalancingSchema = z
 
 const httpHealthCheckSchema = z
   .strictObject({
-    path: z.string().startsWith('/').default('/').describe('Path requested, starting with "/". Default: "/".'),
+    path: checkedString((v) => (v.startsWith('/') ? undefined : 'must start with "/"')).default('/').describe('Path requested, starting with "/". Default: "/".'),
     host: hostname().optional().describe('Host header sent. Unset: the endpoint address.'),
     method: z.enum(['GET', 'HEAD']).optional().describe('GET or HEAD. Unset: GET.'),
     expectedStatuses: z
@@ -236,18 +236,24 @@ export const upstreamSpecSchema = z
     tls: upstreamTlsSchema.optional(),
     proxyProtocol: proxyProtocolSendSchema.optional(),
   })
-  .superRefine((spec, ctx) => {
-    const seen = new Map<string, number>();
-    for (const [i, e] of spec.endpoints.entries()) {
-      const key = `${e.address.toLowerCase()}:${e.port}`;
-      const first = seen.get(key);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['endpoints', i], message: `duplicate endpoint ${e.address}:${e.port} (also endpoints[${first}])` });
-      } else {
-        seen.set(key, i);
+  .superRefine(
+    (spec, ctx) => {
+      // Runs even when some endpoints are malformed: those are skipped, the rest still checked.
+      const seen = new Map<string, number>();
+      for (const [i, e] of spec.endpoints.entries()) {
+        const { address, port } = e as { address?: unknown; port?: unknown };
+        if (typeof address !== 'string' || typeof port !== 'number') continue;
+        const key = `${address.toLowerCase()}:${port}`;
+        const first = seen.get(key);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['endpoints', i], message: `duplicate endpoint ${address}:${port} (also endpoints[${first}])` });
+        } else {
+          seen.set(key, i);
+        }
       }
-    }
-  }, { when: whenFieldsValid('endpoints') })
+    },
+    { when: (p) => Array.isArray((p.value as { endpoints?: unknown } | null)?.endpoints) },
+  )
   .describe('Desired state of an Upstream: its endpoints and how traffic is spread over them.');
 
 export const upstreamStatusSchema = statusSchema('Observed state of the Upstream.', {
