@@ -3,6 +3,7 @@ import {
   CompareResult,
   CompareTarget,
   Etcd3,
+  GRPCUnavailableError,
   type IDuplexStream,
   type IKeyValue,
   type IOptions,
@@ -45,8 +46,8 @@ type Policy = NonNullable<FaultHandling['global']>;
  * A pass-through fault policy. etcd3's defaults (3 immediate retries, then a per-host
  * circuit breaker that stays open for 5 s) both hide an outage and delay recovery, and a
  * blind retry of a txn that timed out after etcd applied it would turn a successful CAS into
- * a reported conflict. Reads are retried here, writes never; the caller (a level-triggered
- * reconcile loop) retries with its own backoff.
+ * a reported conflict. EtcdStore.call retries what is safe to retry, briefly; beyond that
+ * the caller (a level-triggered reconcile loop) retries with its own backoff.
  */
 const passThrough: Policy = {
   _altReturn: undefined as never,
@@ -58,8 +59,12 @@ const passThrough: Policy = {
 const defaultTimeoutMs = 5_000;
 const defaultWatchRetryTimeoutMs = 60_000;
 const listPageSize = 500;
-/** Pauses between read attempts; a dead etcd refuses connections at once, so this bounds the time to `unavailable`. */
-const readRetryDelaysMs = [50, 200];
+/**
+ * Pauses between attempts of one call (within its timeout). They cover a channel that is
+ * reconnecting after an etcd restart or a leader change, yet a dead etcd, which refuses
+ * connections at once, still turns into `unavailable` in under a second.
+ */
+const retryDelaysMs = [50, 100, 200, 400];
 
 const compactedMessage = 'required revision has been compacted';
 const futureRevisionMessage = 'required revision is a future revision';
@@ -84,6 +89,11 @@ function toRevision(value: string | number | undefined): number {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** grpc-js failed the call before sending it (no connection): safe to retry even a write. */
+function neverSent(error: unknown): boolean {
+  return error instanceof GRPCUnavailableError && error.message.includes('No connection established');
 }
 
 /**
@@ -184,12 +194,12 @@ export class EtcdStore implements Store {
 
   /**
    * One etcd call, bounded by the timeout both as a grpc deadline and as a local timer (so a
-   * stuck channel cannot outlive it either). Reads are retried briefly; writes never are.
+   * stuck channel cannot outlive it either). Reads are retried on `unavailable`; writes only
+   * when grpc never sent them, since a write that reached etcd may have been applied.
    */
   private async call<T>(what: string, kind: 'read' | 'write', fn: (options: { deadline: number }) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreError('closed', `${this.description} is closed`);
     const deadline = Date.now() + this.timeoutMs;
-    const retries = kind === 'read' ? readRetryDelaysMs : [];
     for (let attempt = 0; ; attempt++) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -199,8 +209,9 @@ export class EtcdStore implements Store {
         return await Promise.race([fn({ deadline }), timeout]);
       } catch (error) {
         const storeError = this.toStoreError(error, what);
-        const pause = retries[attempt];
-        if (storeError.code !== 'unavailable' || pause === undefined || Date.now() + pause >= deadline || this.closed) throw storeError;
+        const retryable = storeError.code === 'unavailable' && (kind === 'read' || neverSent(error));
+        const pause = retryDelaysMs[attempt];
+        if (!retryable || pause === undefined || Date.now() + pause >= deadline || this.closed) throw storeError;
         await delay(pause);
       } finally {
         clearTimeout(timer);
@@ -408,6 +419,7 @@ class WatchSession {
     }
     const onStop = (): void => this.finish();
     this.stop.addEventListener('abort', onStop);
+    if (this.stop.aborted) this.finish(); // aborted while the stream was being opened
     // A stream that never confirms the watch (etcd hung, no leader) is given up and retried.
     const createTimer = setTimeout(() => this.finish(this.store.watchError(new Error(`watch not created within ${this.timeoutMs} ms`), 'watch')), this.timeoutMs);
     stream.on('data', (response: IWatchResponse) => {
