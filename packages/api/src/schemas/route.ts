@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { conditionsSchema } from '../meta.js';
-import { whenFieldsValid, checkedString, cidr, count, duration, headerName, hostname, namespaceName, objectName, port, positiveCount, regexProblem, weight } from './common.js';
+import { checkedString, cidr, count, duration, headerName, hostname, namespaceName, objectName, port, positiveCount, regexProblem, weight } from './common.js';
 import { envelope, inputStatus, namespacedMetadata, statusSchema } from './resource.js';
 import { parseDuration } from '../duration.js';
 
@@ -302,21 +302,27 @@ const ruleSchema = z
     timeouts: ruleTimeoutsSchema.optional(),
     retry: retrySchema.optional(),
   })
-  .superRefine((rule, ctx) => {
-    const seen = new Map<FilterType, number>();
-    for (const [i, f] of (rule.filters ?? []).entries()) {
-      const first = seen.get(f.type);
-      if (first !== undefined && SINGLETON_FILTERS.includes(f.type)) {
-        ctx.addIssue({ code: 'custom', path: ['filters', i, 'type'], message: `${f.type} may appear only once per rule (also at filters[${first}])` });
+  .superRefine(
+    (rule, ctx) => {
+      // Runs even when some filters are malformed: only each filter's `type` is read.
+      const seen = new Map<FilterType, number>();
+      for (const [i, f] of (rule.filters ?? []).entries()) {
+        const type = (f as { type?: unknown }).type as FilterType;
+        if (!FILTER_TYPES.includes(type)) continue;
+        const first = seen.get(type);
+        if (first !== undefined && SINGLETON_FILTERS.includes(type)) {
+          ctx.addIssue({ code: 'custom', path: ['filters', i, 'type'], message: `${type} may appear only once per rule (also at filters[${first}])` });
+        }
+        if (first === undefined) seen.set(type, i);
       }
-      if (first === undefined) seen.set(f.type, i);
-    }
-    const redirect = seen.get('RequestRedirect');
-    const rewrite = seen.get('URLRewrite');
-    if (redirect !== undefined && rewrite !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['filters', rewrite, 'type'], message: 'URLRewrite cannot be combined with RequestRedirect in one rule' });
-    }
-  }, { when: whenFieldsValid('filters') })
+      const redirect = seen.get('RequestRedirect');
+      const rewrite = seen.get('URLRewrite');
+      if (redirect !== undefined && rewrite !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['filters', rewrite, 'type'], message: 'URLRewrite cannot be combined with RequestRedirect in one rule' });
+      }
+    },
+    { when: (p) => { const filters = (p.value as { filters?: unknown } | null)?.filters; return filters === undefined || Array.isArray(filters); } },
+  )
   .describe('A routing rule: matches, filters, backends, timeouts and retries. The most specific match across rules wins (Gateway API precedence).');
 
 export const routeSpecSchema = z
