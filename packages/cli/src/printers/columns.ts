@@ -169,11 +169,11 @@ const KIND_COLUMNS: Record<string, KindColumns> = {
   Agent: {
     normal: [
       col('CONNECTED', agentConnected),
-      col('VERSION', (o) => scalar(first(o, [['status', 'version'], ['spec', 'version']]))),
+      col('VERSION', (o) => scalar(first(o, [['spec', 'version'], ['status', 'version']]))),
       col('REVISION', (o) => scalar(first(o, [['status', 'appliedRevision'], ['status', 'revision'], ['status', 'appliedResourceVersion']]))),
       col('LAG', (o) => scalar(first(o, [['status', 'lag'], ['status', 'revisionLag']]))),
     ],
-    wide: [col('LABELS', (o) => formatLabels(first(o, [['metadata', 'labels'], ['spec', 'labels'], ['status', 'labels']])))],
+    wide: [col('LABELS', (o) => formatLabels(first(o, [['spec', 'labels'], ['metadata', 'labels']])))],
   },
 };
 
