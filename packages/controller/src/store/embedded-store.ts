@@ -77,7 +77,6 @@ interface EventRow {
 /** A live watcher: batches committed after it subscribed, filtered to its prefix. */
 interface Subscriber {
   readonly prefix: string;
-  readonly end: string | undefined;
   queue: WatchBatch[];
   /** Fell too far behind: the queue was dropped and the watcher replays from the log. */
   overflowed: boolean;
@@ -100,10 +99,6 @@ export function prefixEnd(prefix: string): string | undefined {
     }
   }
   return undefined;
-}
-
-function inRange(key: string, prefix: string, end: string | undefined): boolean {
-  return key.startsWith(prefix) && (end === undefined || key < end);
 }
 
 function toKeyValue(row: KvRow): KeyValue {
@@ -178,7 +173,6 @@ export class EmbeddedStore implements Store {
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
-    private readonly dataDir: string,
     private readonly historyRevisions: number,
   ) {
     this.description = `embedded store at ${path}`;
@@ -226,7 +220,11 @@ export class EmbeddedStore implements Store {
     });
   }
 
-  static async open(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
+  static open(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
+    return new Promise((resolve) => resolve(EmbeddedStore.openNow(options)));
+  }
+
+  private static openNow(options: EmbeddedStoreOptions): EmbeddedStore {
     const dataDir = resolve(options.dataDir);
     const path = join(dataDir, 'sluice.db');
     const historyRevisions = options.historyRevisions ?? defaultHistoryRevisions;
@@ -271,12 +269,7 @@ export class EmbeddedStore implements Store {
       }
       throw new StoreError('unavailable', `embedded store at ${path} unavailable: ${String(error)}`, { cause: error });
     }
-    return new EmbeddedStore(db, path, dataDir, historyRevisions);
-  }
-
-  /** The data dir this store owns (absolute). */
-  get directory(): string {
-    return this.dataDir;
+    return new EmbeddedStore(db, path, historyRevisions);
   }
 
   private assertOpen(): void {
@@ -284,7 +277,7 @@ export class EmbeddedStore implements Store {
   }
 
   /** Runs a synchronous database step, mapping SQLite failures (disk full, I/O) to `unavailable`. */
-  private run<T>(step: () => T): T {
+  private now<T>(step: () => T): T {
     this.assertOpen();
     try {
       return step();
@@ -294,30 +287,35 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  async get(key: string): Promise<KeyValue | undefined> {
-    validateKey(key, 'get');
-    return this.run(() => {
+  /** `now`, as a promise: every failure, validation included, becomes a rejection. */
+  private later<T>(step: () => T): Promise<T> {
+    return new Promise((resolve) => resolve(this.now(step)));
+  }
+
+  get(key: string): Promise<KeyValue | undefined> {
+    return this.later(() => {
+      validateKey(key, 'get');
       const row = this.statements.get.get(key);
       return row && toKeyValue(row);
     });
   }
 
-  async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    validatePrefix(prefix, 'list');
-    return this.run(() => {
+  list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    return this.later(() => {
+      validatePrefix(prefix, 'list');
       const end = prefixEnd(prefix);
       const rows = end === undefined ? this.statements.listFrom.all(prefix) : this.statements.listRange.all(prefix, end);
       return { items: rows.map(toKeyValue), revision: this.revisionNow };
     });
   }
 
-  async revision(): Promise<number> {
-    return this.run(() => this.revisionNow);
+  revision(): Promise<number> {
+    return this.later(() => this.revisionNow);
   }
 
-  async txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult> {
-    validateTxn(compares, ops);
-    return this.run(() => {
+  txn(compares: Compare[], ops: TxnOp[]): Promise<TxnResult> {
+    return this.later(() => {
+      validateTxn(compares, ops);
       const result = this.writeTxn(compares, ops);
       if (result.revision !== this.revisionNow) {
         // Committed: from here on the revision is visible; hand the events to live watchers
@@ -330,9 +328,9 @@ export class EmbeddedStore implements Store {
     });
   }
 
-  async compact(revision: number): Promise<void> {
-    validateRevision(revision, 'compact', 1);
-    this.run(() => {
+  compact(revision: number): Promise<void> {
+    return this.later(() => {
+      validateRevision(revision, 'compact', 1);
       if (revision > this.revisionNow) {
         throw new StoreError('invalid', `compact: revision ${revision} is in the future (current ${this.revisionNow})`);
       }
@@ -342,12 +340,14 @@ export class EmbeddedStore implements Store {
     });
   }
 
-  async health(): Promise<void> {
-    this.run(() => this.statements.getMeta.get('revision'));
+  health(): Promise<void> {
+    return this.later(() => {
+      this.statements.getMeta.get('revision');
+    });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     const error = new StoreError('closed', `${this.description} is closed`);
     for (const subscriber of this.subscribers) {
@@ -356,11 +356,12 @@ export class EmbeddedStore implements Store {
     }
     this.subscribers.clear();
     this.db.close();
+    return Promise.resolve();
   }
 
   private publish(batch: WatchBatch): void {
     for (const subscriber of this.subscribers) {
-      const events = batch.events.filter((event) => inRange(event.kv.key, subscriber.prefix, subscriber.end));
+      const events = batch.events.filter((event) => event.kv.key.startsWith(subscriber.prefix));
       if (events.length === 0) continue;
       if (subscriber.queue.length >= maxQueuedBatches) {
         subscriber.overflowed = true;
@@ -406,7 +407,7 @@ export class EmbeddedStore implements Store {
           // revision subscribes in the same synchronous step, so the next write lands in the
           // queue: no gap, and no revision both replayed and queued.
           subscriber = undefined;
-          const batches = this.run(() => {
+          const batches = this.now(() => {
             if (next < this.compactRevisionNow) {
               throw new StoreError(
                 'compacted',
@@ -416,7 +417,7 @@ export class EmbeddedStore implements Store {
             const to = Math.min(this.revisionNow, next + replayPageRevisions - 1);
             const page = next <= to ? this.readLog(prefix, end, next, to) : [];
             if (to === this.revisionNow) {
-              subscriber = { prefix, end, queue: [], overflowed: false, error: undefined, wake: undefined };
+              subscriber = { prefix, queue: [], overflowed: false, error: undefined, wake: undefined };
               this.subscribers.add(subscriber);
             }
             next = Math.max(next, to + 1);

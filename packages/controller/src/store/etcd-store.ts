@@ -295,11 +295,13 @@ export class EtcdStore implements Store {
     await this.revision();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.closing.abort();
-    this.client.close();
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.closing.abort();
+      this.client.close();
+    }
+    return Promise.resolve();
   }
 
   watch(prefix: string, fromRevision: number, signal: AbortSignal): AsyncIterable<WatchBatch> {
