@@ -72,7 +72,7 @@ const annotationsSchema = z
     }
   });
 
-const nameSchema = z
+export const nameSchema = z
   .string()
   .superRefine((v, ctx) => {
     if (!isDns1123Subdomain(v)) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from '../duration.js';
-import { isDns1123Label, isDns1123Subdomain, isHeaderName, isHostname, isIpAddress, parseCidr } from '../net.js';
-import { labelsSchema } from '../meta.js';
+import { isHeaderName, isHostname, isIpAddress, parseCidr } from '../net.js';
+import { labelsSchema, nameSchema, namespaceSchema } from '../meta.js';
 
 /** A string checked by `problem`, which returns an operator-facing message or undefined. */
 export function checkedString(problem: (v: string) => string | undefined) {
@@ -50,22 +50,12 @@ export function regexProblem(pattern: string): string | undefined {
 }
 
 /** Name of another object: a DNS-1123 subdomain, like metadata.name. */
-export const objectName = () =>
-  checkedString((v) =>
-    isDns1123Subdomain(v) ? undefined : `invalid name "${v}": must be lowercase letters, digits, '-' and '.', at most 253 characters`,
-  );
+export const objectName = () => nameSchema;
 
-export const namespaceName = () =>
-  checkedString((v) =>
-    isDns1123Label(v) ? undefined : `invalid namespace "${v}": must be lowercase letters, digits and '-', at most 63 characters`,
-  );
+/** Namespace of another object: a DNS-1123 label, like metadata.namespace. */
+export const namespaceName = () => namespaceSchema;
 
 export { labelsSchema };
-
-/** How many of the listed keys are set (not undefined) on an object. */
-export function presentKeys<T extends object>(obj: T, keys: readonly (keyof T & string)[]): (keyof T & string)[] {
-  return keys.filter((k) => obj[k] !== undefined);
-}
 
 /**
  * A `when` for cross-field refinements: run them as long as the fields they read parsed

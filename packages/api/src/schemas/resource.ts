@@ -30,16 +30,3 @@ export function statusSchema<S extends z.ZodRawShape>(description: string, field
     .optional()
     .describe(`${description} Written by the controller; users do not set it.`);
 }
-
-/** A reference to another object by name; the namespace defaults to the referring object's own. */
-export const refShape = {
-  name: z
-    .string()
-    .min(1)
-    .describe('Name of the referenced object.'),
-  namespace: z
-    .string()
-    .min(1)
-    .optional()
-    .describe("Namespace of the referenced object. Default: the referring object's namespace."),
-};
