@@ -115,7 +115,7 @@ export class FakeController implements AsyncDisposable {
       const valid: Obj[] = [];
       for (const [i, item] of (body.items ?? []).entries()) {
         const r = validateResource(item);
-        if (r.ok) valid.push(r.value as unknown as Obj);
+        if (r.ok) valid.push(r.value);
         else causes.push(...r.errors.map((e) => ({ field: `items[${i}]${e.field === '' ? '' : `.${e.field}`}`, message: e.message })));
       }
       if (causes.length > 0) return status(res, 422, 'Invalid', `List is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, causes);
@@ -161,7 +161,7 @@ export class FakeController implements AsyncDisposable {
     if (name === undefined) return status(res, 405, 'MethodNotAllowed', 'not supported by the fake');
     const key = this.key(info, ns, name);
     const existing = this.objects.get(key);
-    switch (req.method) {
+    switch (req.method ?? '') {
       case 'GET':
         return existing ? json(res, 200, existing) : status(res, 404, 'NotFound', `${info.plural} "${name}" not found`);
       case 'DELETE':
@@ -181,7 +181,7 @@ export class FakeController implements AsyncDisposable {
         }
         const r = validateResource(body);
         if (!r.ok) return status(res, 422, 'Invalid', `${info.kind}.sluice/v1 "${name}" is invalid: ${r.errors.map((e) => `${e.field}: ${e.message}`).join(', ')}`, r.errors);
-        return json(res, 200, dryRun ? r.value : this.put(r.value as unknown as Obj));
+        return json(res, 200, dryRun ? r.value : this.put(r.value));
       }
       default:
         return status(res, 405, 'MethodNotAllowed', 'not supported by the fake');
