@@ -324,7 +324,7 @@ export class EtcdStore implements Store {
     let failingSince: number | undefined;
     let backoffMs = 50;
     while (!stop.aborted) {
-      const session = new WatchSession(this, this.range(prefix), next, stop, this.timeoutMs);
+      const session = new WatchSession(this.watchTools, this.range(prefix), next, stop, this.timeoutMs);
       let lastError: unknown;
       try {
         for await (const batch of session.batches()) {
@@ -356,13 +356,15 @@ export class EtcdStore implements Store {
     }
   }
 
-  /** @internal for WatchSession */
-  openWatchStream(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
-    return this.client.watchClient.watch();
-  }
+  /** What a WatchSession needs from this store, without making it public. */
+  private readonly watchTools: WatchTools = {
+    description: () => this.description,
+    open: () => this.client.watchClient.watch(),
+    toBatches: (response) => this.toBatches(response),
+    toError: (error) => this.toStoreError(error, 'watch'),
+  };
 
-  /** @internal for WatchSession */
-  toBatches(response: IWatchResponse): WatchBatch[] {
+  private toBatches(response: IWatchResponse): WatchBatch[] {
     const batches: WatchBatch[] = [];
     for (const event of response.events) {
       const revision = toRevision(event.kv.mod_revision);
@@ -380,10 +382,13 @@ export class EtcdStore implements Store {
     return batches;
   }
 
-  /** @internal for WatchSession */
-  watchError(error: unknown, what: string): StoreError {
-    return this.toStoreError(error, what);
-  }
+}
+
+interface WatchTools {
+  description(): string;
+  open(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>>;
+  toBatches(response: IWatchResponse): WatchBatch[];
+  toError(error: unknown): StoreError;
 }
 
 /**
@@ -398,7 +403,7 @@ class WatchSession {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly store: EtcdStore,
+    private readonly tools: WatchTools,
     private readonly range: { key: Buffer; range_end: Buffer },
     private readonly startRevision: number,
     private readonly stop: AbortSignal,
@@ -415,15 +420,15 @@ class WatchSession {
   async *batches(): AsyncGenerator<WatchBatch> {
     let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
     try {
-      stream = await this.store.openWatchStream();
+      stream = await this.tools.open();
     } catch (error) {
-      throw this.store.watchError(error, 'watch');
+      throw this.tools.toError(error);
     }
     const onStop = (): void => this.finish();
     this.stop.addEventListener('abort', onStop);
     if (this.stop.aborted) this.finish(); // aborted while the stream was being opened
     // A stream that never confirms the watch (etcd hung, no leader) is given up and retried.
-    const createTimer = setTimeout(() => this.finish(this.store.watchError(new Error(`watch not created within ${this.timeoutMs} ms`), 'watch')), this.timeoutMs);
+    const createTimer = setTimeout(() => this.finish(this.tools.toError(new Error(`watch not created within ${this.timeoutMs} ms`))), this.timeoutMs);
     stream.on('data', (response: IWatchResponse) => {
       if (response.created) {
         clearTimeout(createTimer);
@@ -433,13 +438,13 @@ class WatchSession {
         const compactRevision = toRevision(response.compact_revision);
         this.finish(
           compactRevision > 0
-            ? new StoreError('compacted', `${this.store.description}: revision ${this.startRevision} has been compacted (history starts at ${compactRevision})`)
-            : new StoreError('unavailable', `${this.store.description} unavailable: watch canceled: ${response.cancel_reason}`),
+            ? new StoreError('compacted', `${this.tools.description()}: revision ${this.startRevision} has been compacted (history starts at ${compactRevision})`)
+            : new StoreError('unavailable', `${this.tools.description()} unavailable: watch canceled: ${response.cancel_reason}`),
         );
         return;
       }
       // etcd sends a revision's events together in one response (we never ask for fragments).
-      this.queue.push(...this.store.toBatches(response));
+      this.queue.push(...this.tools.toBatches(response));
       this.wake?.();
     });
     stream.on('error', () => this.finish());
