@@ -4,3 +4,4 @@ export { ManagedProcess } from './child-process.js';
 export { ControllerProcess, type ControllerOptions } from './controller-process.js';
 export { repoRoot, sluiceBin, sluicectlBin } from './repo.js';
 export { startEtcd, type EtcdFixture } from './etcd.js';
+export { runSluicectl, type CliResult } from './cli.js';

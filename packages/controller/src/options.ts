@@ -1,0 +1,91 @@
+import { parseArgs } from 'node:util';
+import { ControllerError } from './errors.js';
+
+export interface ControllerOptions {
+  store: 'embedded' | 'etcd';
+  dataDir: string;
+  etcdEndpoints: string[];
+  etcdPrefix: string;
+  admin: { host: string; port: number };
+  grpc: { host: string; port: number };
+  logLevel: string;
+}
+
+export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
+
+Runs the Sluice controller: stores resources, serves the admin API and streams
+configuration to agents.
+
+Flags:
+  --store embedded|etcd        where resources live (default: embedded)
+  --data-dir DIR               embedded store directory (default: ./.sluice-data)
+  --etcd-endpoints URL[,URL]   etcd client URLs for --store etcd (default: http://127.0.0.1:2379)
+  --etcd-prefix PREFIX         key prefix in etcd (default: /sluice)
+  --admin-addr HOST:PORT       admin REST API (default: 127.0.0.1:9080; port 0 picks one)
+  --grpc-addr HOST:PORT        agent discovery gRPC (default: 0.0.0.0:9081)
+  --log-level LEVEL            error|warn|info|debug (default: info)
+  -h, --help                   show this help
+
+Examples:
+  sluice controller --store embedded --data-dir /var/lib/sluice
+  sluice controller --store etcd --etcd-endpoints http://10.0.0.5:2379,http://10.0.0.6:2379
+`;
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+
+/** Parses `sluice controller` flags; every problem is reported at once, naming its flag. */
+export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        store: { type: 'string', default: 'embedded' },
+        'data-dir': { type: 'string', default: '.sluice-data' },
+        'etcd-endpoints': { type: 'string', default: 'http://127.0.0.1:2379' },
+        'etcd-prefix': { type: 'string', default: '/sluice' },
+        'admin-addr': { type: 'string', default: '127.0.0.1:9080' },
+        'grpc-addr': { type: 'string', default: '0.0.0.0:9081' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new ControllerError('bad-request', error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) return 'help';
+  const problems: string[] = [];
+  if (values.store !== 'embedded' && values.store !== 'etcd') problems.push(`--store: must be embedded or etcd, not "${values.store}"`);
+  const endpoints = values['etcd-endpoints'].split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/\s]+$/.test(endpoint)) problems.push(`--etcd-endpoints: "${endpoint}" must look like http://host:port`);
+  }
+  if (values.store === 'etcd' && endpoints.length === 0) problems.push('--etcd-endpoints: at least one URL is required with --store etcd');
+  if (!/^\/[\w./-]*[^/]$/.test(values['etcd-prefix'])) problems.push(`--etcd-prefix: must start with "/" and not end with one, not "${values['etcd-prefix']}"`);
+  if (!LOG_LEVELS.includes(values['log-level'])) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
+  const admin = parseHostPort('--admin-addr', values['admin-addr'], problems);
+  const grpc = parseHostPort('--grpc-addr', values['grpc-addr'], problems);
+  if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
+  return {
+    store: values.store as 'embedded' | 'etcd',
+    dataDir: values['data-dir'],
+    etcdEndpoints: endpoints,
+    etcdPrefix: values['etcd-prefix'],
+    admin,
+    grpc,
+    logLevel: values['log-level'],
+  };
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseHostPort(flag: string, text: string, problems: string[]): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    problems.push(`${flag}: must be HOST:PORT with a port from 0 to 65535, not "${text}"`);
+    return { host: '', port: 0 };
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}

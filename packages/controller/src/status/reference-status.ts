@@ -1,0 +1,114 @@
+import { isDeepStrictEqual } from 'node:util';
+import { kindInfo, resourceReferences, type Condition, type Resource } from '@sluice/api';
+import type { Logger } from '../logger.js';
+import type { ResourceCache, ResourceSnapshot } from '../resources/resource-cache.js';
+import type { ResourceService } from '../resources/resource-service.js';
+import type { Runner } from '../runner.js';
+
+/** Kinds that refer to other objects and so carry a ResolvedRefs condition. */
+const REFERRING_KINDS = new Set(['Listener', 'Route', 'TCPRoute', 'UDPRoute']);
+
+/** The condition types this runner owns; other runners own other types on the same objects. */
+const OWNED = new Set(['Accepted', 'ResolvedRefs']);
+
+/**
+ * Reports cross-object references in `status.conditions`, as Gateway API does: a Route that
+ * names an Upstream that does not exist yet is accepted and marked `ResolvedRefs=False` with
+ * the missing names, and flips to True once they exist. Level-triggered: each snapshot is
+ * reconciled whole, and only conditions that changed are written.
+ */
+export class ReferenceStatus implements Runner {
+  readonly name = 'reference-status';
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly cache: ResourceCache,
+    private readonly resources: ResourceService,
+    private readonly logger: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  start(signal: AbortSignal): Promise<void> {
+    this.loop = this.run(signal);
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.loop;
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    for await (const snapshot of this.cache.snapshots.subscribe(signal)) {
+      try {
+        await this.reconcile(snapshot);
+      } catch (error) {
+        // The next snapshot (or the store coming back) retries: reconciling is idempotent.
+        this.logger.warn('status update failed', { error: String(error) });
+      }
+    }
+  }
+
+  private async reconcile(snapshot: ResourceSnapshot): Promise<void> {
+    const existing = new Set<string>();
+    for (const object of snapshot.objects.values()) existing.add(identity(object.kind, object.metadata.namespace, object.metadata.name));
+
+    for (const object of snapshot.objects.values()) {
+      if (!REFERRING_KINDS.has(object.kind)) continue;
+      const kind = kindInfo(object.kind);
+      const { metadata } = object;
+      if (!kind || metadata.resourceVersion === undefined) continue;
+      const status = desiredStatus(object, existing, this.now());
+      if (status === undefined) continue;
+      const result = await this.resources.writeStatus(kind, metadata.namespace, metadata.name, metadata.resourceVersion, status);
+      if (result === 'written') this.logger.debug('status updated', { kind: object.kind, namespace: metadata.namespace, name: metadata.name });
+    }
+  }
+}
+
+/** The object's status with this runner's conditions brought up to date, or undefined if nothing changes. */
+export function desiredStatus(object: Resource, existing: ReadonlySet<string>, now: Date): Record<string, unknown> | undefined {
+  const missing = resourceReferences(object).filter((ref) => !existing.has(identity(ref.kind, ref.namespace, ref.name)));
+  const generation = object.metadata.generation;
+  const wanted: Omit<Condition, 'lastTransitionTime'>[] = [
+    {
+      type: 'Accepted',
+      status: 'True',
+      reason: 'Accepted',
+      message: 'Valid and stored',
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    },
+    missing.length === 0
+      ? {
+          type: 'ResolvedRefs',
+          status: 'True',
+          reason: 'ResolvedRefs',
+          message: 'All references resolved',
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        }
+      : {
+          type: 'ResolvedRefs',
+          status: 'False',
+          reason: 'RefNotFound',
+          message: missing.map((ref) => `${ref.kind} ${ref.namespace}/${ref.name} not found (${ref.field})`).join('; '),
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        },
+  ];
+
+  const current = ((object as { status?: Record<string, unknown> }).status ?? {});
+  const before = Array.isArray(current.conditions) ? (current.conditions as Condition[]) : [];
+  const conditions: Condition[] = before.filter((c) => !OWNED.has(c.type));
+  for (const want of wanted) {
+    const previous = before.find((c) => c.type === want.type);
+    // lastTransitionTime moves only when the status value flips, as in Kubernetes.
+    const lastTransitionTime =
+      previous && previous.status === want.status ? previous.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    conditions.push({ ...want, lastTransitionTime });
+  }
+  conditions.sort((a, b) => a.type.localeCompare(b.type));
+  if (isDeepStrictEqual(before, conditions)) return undefined;
+  return { ...current, conditions };
+}
+
+function identity(kind: string, namespace: string | undefined, name: string): string {
+  return `${kind}/${namespace ?? ''}/${name}`;
+}
