@@ -185,7 +185,7 @@ export class EtcdStore implements Store {
     if (this.closed) return new StoreError('closed', `${this.description} is closed`, { cause: error });
     const message = messageOf(error);
     if (message.includes(compactedMessage)) return new StoreError('compacted', `${this.description}: ${what}: ${message}`, { cause: error });
-    if (message.includes(futureRevisionMessage) || message.includes('duplicate key') || message.includes('too many operations')) {
+    if (message.includes(futureRevisionMessage) || message.includes('duplicate key') || message.includes('too many operations') || message.includes('request is too large')) {
       return new StoreError('invalid', `${this.description}: ${what}: ${message}`, { cause: error });
     }
     // Network failures, deadlines, "no leader", auth problems: the store cannot serve us.
