@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControllerProcess, ManagedProcess, repoRoot, sluicectlBin, tempDir, type TempDir } from '@sluice/testing';
+import { ControllerProcess, freePort, ManagedProcess, repoRoot, sluicectlBin, tempDir, type TempDir } from '@sluice/testing';
 
 const sharedApi = resolve(repoRoot, '../shared/api');
 
@@ -118,7 +118,7 @@ describe('apply errors', () => {
     const r = await ctl(['apply', '-n', 'atomic', '-f', 'atomic.yaml']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error: atomic\.yaml \(document 5, line 40\): upstream\/atomic-5: spec\.endpoints\[0\]\.port: .*65535/m);
+    expect(r.stderr).toMatch(/^error: atomic\.yaml \(document 5, line 44\): upstream\/atomic-5: spec\.endpoints\[0\]\.port: .*65535/m);
     expect(r.stderr).toContain('nothing was applied');
     const listed = await ctl(['get', 'upstreams', '-n', 'atomic']);
     expect(listed).toEqual({ code: 0, stdout: '', stderr: 'No resources found in atomic namespace.\n' });
@@ -246,13 +246,14 @@ describe('config and connection errors', () => {
   });
 
   it('explains an unreachable server and exits 1', async () => {
-    const r = await ctl(['get', 'upstreams'], { env: baseEnv({ SLUICE_SERVER: 'http://127.0.0.1:1' }) });
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const r = await ctl(['get', 'upstreams'], { env: baseEnv({ SLUICE_SERVER: nobody }) });
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'error: cannot reach the Sluice controller at http://127.0.0.1:1: connection refused (is it running? set --server or SLUICE_SERVER)\n',
+      stderr: `error: cannot reach the Sluice controller at ${nobody}: connection refused (is it running? set --server or SLUICE_SERVER)\n`,
     });
-    const version = await ctl(['version'], { env: baseEnv({ SLUICE_SERVER: 'http://127.0.0.1:1' }) });
+    const version = await ctl(['version'], { env: baseEnv({ SLUICE_SERVER: nobody }) });
     expect(version.code).toBe(1);
     expect(version.stdout).toMatch(/^Client Version: /);
   });

@@ -150,9 +150,20 @@ export function networkErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** `fetch failed` says nothing; its cause (`bad port`, `invalid URL`) does. */
+function innermostMessage(error: unknown): string {
+  let message = error instanceof Error ? error.message : String(error);
+  let cur: unknown = error;
+  for (let depth = 0; depth < 5 && cur instanceof Error; depth++) {
+    message = cur.message;
+    cur = cur.cause;
+  }
+  return message;
+}
+
 function unreachable(server: string, error: unknown): CliError {
   const code = networkErrorCode(error);
-  const reason = (code !== undefined ? NETWORK_REASONS[code] : undefined) ?? (code ?? (error instanceof Error ? error.message : String(error)));
+  const reason = (code !== undefined ? NETWORK_REASONS[code] : undefined) ?? code ?? innermostMessage(error);
   return new CliError('unreachable', `cannot reach the Sluice controller at ${server}: ${reason} (is it running? set --server or SLUICE_SERVER)`, {
     cause: error,
   });
