@@ -27,9 +27,9 @@ function desiredState(yaml: string): Map<string, unknown> {
   if (!parsed.ok) throw new Error(parsed.error);
   const out = new Map<string, unknown>();
   for (const { object } of parsed.docs) {
-    const { status: _status, metadata, ...rest } = object as { status?: unknown; metadata: Record<string, unknown> };
+    const { status: _status, metadata, ...rest } = object as { kind: string; status?: unknown; metadata: Record<string, unknown> };
     const { resourceVersion: _rv, ...meta } = metadata;
-    out.set(`${String(rest.kind as string)}/${String(meta.namespace)}/${String(meta.name)}`, { ...rest, metadata: meta });
+    out.set(`${rest.kind}/${String(meta.namespace)}/${String(meta.name)}`, { ...rest, metadata: meta });
   }
   return out;
 }

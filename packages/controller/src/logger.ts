@@ -10,10 +10,13 @@ export function createLogger(options: { level?: string; component?: string } = {
   return winston.createLogger({
     level: options.level ?? 'info',
     defaultMeta: options.component ? { component: options.component } : undefined,
-    format: winston.format.combine(winston.format.timestamp({ alias: 'time' }), winston.format.json()),
+    format: winston.format.combine(stampTime(), winston.format.json()),
     transports: [new winston.transports.Console()],
   });
 }
+
+/** Puts the time first as `time` (winston's timestamp format would add a second field). */
+const stampTime = winston.format((info) => Object.assign({ time: new Date().toISOString() }, info));
 
 /** A logger that drops everything, for unit tests of runners. */
 export function silentLogger(): Logger {

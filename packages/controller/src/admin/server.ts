@@ -246,7 +246,7 @@ function listItems(body: unknown): unknown[] {
 function bodyParserError(error: unknown): ControllerError | undefined {
   if (typeof error !== 'object' || error === null || !('type' in error)) return undefined;
   const message = error instanceof Error ? error.message : 'bad request body';
-  switch ((error as { type: unknown }).type) {
+  switch ((error).type) {
     case 'entity.too.large':
       return new ControllerError('too-large', `request body is larger than the limit of ${MAX_BODY_BYTES} bytes`);
     case 'entity.parse.failed':

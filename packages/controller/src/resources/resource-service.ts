@@ -353,7 +353,7 @@ export class ResourceService {
   /** A new object: server-managed metadata set, client-sent values for them and status dropped. */
   private newObject(desired: Resource): Resource {
     const { resourceVersion: _rv, uid: _uid, generation: _gen, creationTimestamp: _ts, ...meta } = desired.metadata;
-    const { status: _status, ...rest } = desired as Resource & { status?: unknown };
+    const { status: _status, ...rest } = desired;
     return {
       ...rest,
       metadata: {
@@ -368,7 +368,7 @@ export class ResourceService {
   /** The replacement of `current` by `desired`: identity and status kept, generation bumped if the spec moved. */
   private nextObject(current: Resource, desired: Resource): Resource {
     const { resourceVersion: _rv, ...currentMeta } = current.metadata;
-    const { status: _status, ...rest } = desired as Resource & { status?: unknown };
+    const { status: _status, ...rest } = desired;
     const specChanged = !isDeepStrictEqual(specOf(current), specOf(desired));
     const status = (current as { status?: unknown }).status;
     const next: Record<string, unknown> = {
@@ -399,8 +399,11 @@ function sameDesiredState(current: Resource, desired: Resource): boolean {
 
 function resourceVersionOf(body: Record<string, unknown>): string | undefined {
   const meta = body.metadata;
-  if (!isPlainObject(meta) || meta.resourceVersion === undefined || meta.resourceVersion === null) return undefined;
-  return String(meta.resourceVersion as string | number);
+  if (!isPlainObject(meta)) return undefined;
+  const version = meta.resourceVersion;
+  if (typeof version === 'string' || typeof version === 'number') return String(version);
+  if (version === undefined || version === null) return undefined;
+  throw new ControllerError('bad-request', 'metadata.resourceVersion must be a string');
 }
 
 /** Objects are stored without resourceVersion: it is the key's mod revision, set on read. */
