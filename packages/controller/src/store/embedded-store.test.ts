@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ts from 'typescript';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ManagedProcess, repoRoot, tempDir } from '@sluice/testing';
 import { EmbeddedStore, prefixEnd } from './embedded-store.js';
@@ -8,40 +8,34 @@ import type { WatchBatch } from './store.js';
 import { collect, expectStoreError, put, untilRevision } from './store-contract.js';
 
 /**
- * The store compiled to CommonJS in `dir`, so a plain `node` child process can run it (the
- * repo's sources are TypeScript and tests do not build first). Transpile only: the type
- * check is tsc's job.
+ * A writer script for a plain `node` child process. It runs the BUILT store (npm test builds
+ * before it runs tests), so the child executes exactly the code that ships.
  */
-function compileStoreFor(dir: string): string {
-  for (const name of ['store', 'validate', 'embedded-store']) {
-    const source = readFileSync(new URL(`./${name}.ts`, import.meta.url), 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-    });
-    writeFileSync(join(dir, `${name}.js`), outputText);
-  }
-  const script = join(dir, 'writer.js');
+function writerScript(dir: string): string {
+  const built = pathToFileURL(join(repoRoot, 'packages/controller/dist/store/embedded-store.js')).href;
+  const script = join(dir, 'writer.mjs');
   // Opens the store and writes forever, printing each revision only once txn() resolved.
   writeFileSync(
     script,
-    `const { EmbeddedStore } = require('./embedded-store.js');
-(async () => {
+    `import { EmbeddedStore } from ${JSON.stringify(built)};
+try {
   const store = await EmbeddedStore.open({ dataDir: process.argv[2] });
   console.log('open');
   for (let i = 0; ; i++) {
     const { revision } = await store.txn([], [{ type: 'put', key: 'k/' + (i % 10), value: String(i) }]);
     console.log('committed ' + revision + ' ' + i);
   }
-})().catch((error) => { console.error(error.code, error.message); process.exit(1); });
+} catch (error) {
+  console.error(error.code, error.message);
+  process.exit(1);
+}
 `,
   );
   return script;
 }
 
 function writerProcess(script: string, dataDir: string): ManagedProcess {
-  return new ManagedProcess(process.execPath, [script, dataDir], {
-    env: { ...process.env, NODE_PATH: join(repoRoot, 'node_modules') },
-  });
+  return new ManagedProcess(process.execPath, [script, dataDir]);
 }
 
 describe('EmbeddedStore', () => {
@@ -100,7 +94,7 @@ describe('EmbeddedStore', () => {
   it('another process cannot open the data dir; a crashed owner loses no acknowledged write and leaves no lock', async () => {
     await using dir = await tempDir();
     await using code = await tempDir('sluice-store-code-');
-    const script = compileStoreFor(code.path);
+    const script = writerScript(code.path);
     const dataDir = join(dir.path, 'data');
 
     await using writer = writerProcess(script, dataDir);
