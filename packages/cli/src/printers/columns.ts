@@ -92,11 +92,13 @@ function dynamicWeights(obj: Record<string, unknown>): string {
 function backends(obj: Record<string, unknown>): string {
   const names: string[] = [];
   for (const rule of asArray(dig(obj, 'spec', 'rules'))) {
-    for (const ref of asArray(dig(rule, 'backendRefs'))) {
+    const refs = asArray(dig(rule, 'backendRefs'));
+    for (const ref of refs) {
       const name = asString(dig(ref, 'name'));
       if (name === undefined) continue;
+      // Weights only matter (and are only shown) when a rule splits traffic.
       const weight = dig(ref, 'weight');
-      const label = typeof weight === 'number' ? `${name}(${weight})` : name;
+      const label = refs.length > 1 && typeof weight === 'number' ? `${name}(${weight})` : name;
       if (!names.includes(label)) names.push(label);
     }
   }

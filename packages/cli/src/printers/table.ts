@@ -16,7 +16,8 @@ export class TableWriter {
     private readonly write: (text: string) => void,
     private readonly extraHeaders: readonly string[] = [],
   ) {
-    this.widths = [...extraHeaders, ...columns.map((c) => c.header)].map((h) => h.length);
+    // Extra leading cells (get -w's EVENT) hold watch event types: reserve the longest.
+    this.widths = [...extraHeaders.map((h) => Math.max(h.length, 'MODIFIED'.length)), ...columns.map((c) => c.header.length)];
   }
 
   /** For --no-headers. */
