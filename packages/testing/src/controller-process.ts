@@ -6,6 +6,8 @@ export interface ControllerOptions {
   /** Required for the embedded store; a restart with the same dir keeps the data. */
   dataDir?: string;
   etcdEndpoints?: string;
+  /** Pin the gRPC address (e.g. a freePort()) so agents find a restarted controller again. */
+  grpcAddr?: string;
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }
@@ -19,13 +21,14 @@ export class ControllerProcess implements AsyncDisposable {
     readonly options: ControllerOptions,
     public process: ManagedProcess,
     public url: string,
+    public grpcAddress: string,
   ) {}
 
   static async start(options: ControllerOptions): Promise<ControllerProcess> {
     const proc = ControllerProcess.spawn(options);
     try {
-      const url = await ControllerProcess.adminUrl(proc);
-      return new ControllerProcess(options, proc, url);
+      const { url, grpcAddress } = await ControllerProcess.addresses(proc);
+      return new ControllerProcess(options, proc, url, grpcAddress);
     } catch (error) {
       await proc.stop('SIGKILL');
       throw error;
@@ -33,24 +36,31 @@ export class ControllerProcess implements AsyncDisposable {
   }
 
   private static spawn(options: ControllerOptions): ManagedProcess {
-    const args = [sluiceBin, 'controller', '--store', options.store, '--admin-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'];
+    const args = [sluiceBin, 'controller', '--store', options.store, '--admin-addr', '127.0.0.1:0', '--grpc-addr', options.grpcAddr ?? '127.0.0.1:0'];
     if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
     if (options.etcdEndpoints !== undefined) args.push('--etcd-endpoints', options.etcdEndpoints);
     args.push(...(options.extraArgs ?? []));
     return new ManagedProcess(process.execPath, args, { env: { ...process.env, ...options.env } });
   }
 
-  private static async adminUrl(proc: ManagedProcess): Promise<string> {
-    const line = await proc.waitForLine((l) => l.includes('"admin API listening"'));
-    const { address } = JSON.parse(line) as { address: string };
-    return address;
+  /** The admin URL and the gRPC `host:port`, read from the controller's startup log lines. */
+  private static async addresses(proc: ManagedProcess): Promise<{ url: string; grpcAddress: string }> {
+    const admin = await proc.waitForLine((l) => l.includes('"admin API listening"'));
+    const grpc = await proc.waitForLine((l) => l.includes('"gRPC discovery listening"'));
+    return {
+      url: (JSON.parse(admin) as { address: string }).address,
+      grpcAddress: (JSON.parse(grpc) as { address: string }).address,
+    };
   }
 
-  /** Stops the process (SIGTERM, graceful) and starts it again with the same options. */
+  /**
+   * Stops the process (SIGTERM, graceful) and starts it again with the same options. Ports
+   * come from port 0 again unless pinned (`grpcAddr`, for agents that must find it again).
+   */
   async restart(): Promise<void> {
     await this.process.stop();
     this.process = ControllerProcess.spawn(this.options);
-    this.url = await ControllerProcess.adminUrl(this.process);
+    ({ url: this.url, grpcAddress: this.grpcAddress } = await ControllerProcess.addresses(this.process));
   }
 
   stop(): Promise<unknown> {

@@ -5,3 +5,5 @@ export { ControllerProcess, type ControllerOptions } from './controller-process.
 export { repoRoot, sluiceBin, sluicectlBin } from './repo.js';
 export { startEtcd, type EtcdFixture } from './etcd.js';
 export { runSluicectl, type CliResult } from './cli.js';
+export { startBackend, type Backend } from './backend.js';
+export { AgentProcess, type AgentOptions } from './agent-process.js';
