@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { createAdminApp, listenAdmin } from './admin/server.js';
+import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
@@ -37,11 +38,14 @@ export async function startController(options: ControllerOptions, logger: Logger
     const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
+    const grpc = await listenGrpc(options.grpc.host, options.grpc.port, () => undefined);
+    logger.info('gRPC discovery listening', { address: grpc.address });
     logger.info('controller started', { version: VERSION, store: store.description });
     return {
       adminUrl: listening.url,
       async close() {
         abort.abort();
+        await closeGrpc(grpc.server);
         // Watches are long-lived responses: end them, or close() would wait for clients.
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
