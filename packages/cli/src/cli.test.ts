@@ -1,27 +1,48 @@
-// In-process command tests against an in-memory admin API (test-support/fake-controller.ts).
-// The same scenarios run against the real controller in test/cli.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// In-process command tests: sluicectl's own code runs in this process (test-support/run.ts),
+// against a real `sluice controller` child process. Cross-process tests, where sluicectl is a
+// child process too, are in test/cli.
+//
+// One controller serves the whole file; each test works in its own namespace and directory.
+// Only Upstreams are written here: the controller writes status to none of them, so the store
+// revision moves only when a test writes.
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeController } from './test-support/fake-controller.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ControllerProcess, startEtcd, tempDir, type TempDir } from '@sluice/testing';
 import { runInProcess, type RunOptions } from './test-support/run.js';
 
-let fake: FakeController;
+let controller: ControllerProcess;
+let data: TempDir;
+let work: TempDir;
 let dir: string;
 let env: Record<string, string>;
+/** This test's namespace. */
+let ns: string;
+let tests = 0;
+
+beforeAll(async () => {
+  data = await tempDir('sluicectl-cli-data-');
+  controller = await ControllerProcess.start({ store: 'embedded', dataDir: data.path });
+});
+afterAll(async () => {
+  await controller?.[Symbol.asyncDispose]();
+  await data?.[Symbol.asyncDispose]();
+});
 
 beforeEach(async () => {
-  fake = await FakeController.start();
-  dir = await mkdtemp(join(tmpdir(), 'sluicectl-cli-'));
-  env = { SLUICE_SERVER: fake.url, SLUICE_CONFIG: join(dir, 'config'), HOME: dir };
+  ns = `cli-${++tests}`;
+  work = await tempDir('sluicectl-cli-');
+  dir = work.path;
+  env = { SLUICE_SERVER: controller.url, SLUICE_CONFIG: join(dir, 'config'), HOME: dir };
 });
 afterEach(async () => {
-  await fake[Symbol.asyncDispose]();
-  await rm(dir, { recursive: true, force: true });
+  await work[Symbol.asyncDispose]();
 });
 
-const run = (argv: string[], options: RunOptions = {}) => runInProcess(argv, { env, cwd: dir, ...options });
+/** sluicectl with exactly the arguments given. */
+const runBare = (argv: string[], options: RunOptions = {}) => runInProcess(argv, { env, cwd: dir, ...options });
+/** sluicectl in this test's namespace (`-n`). */
+const run = (argv: string[], options: RunOptions = {}) => runBare(['-n', ns, ...argv], options);
 
 const upstream = (name: string, port = 9001, extra = '') => `apiVersion: sluice/v1
 kind: Upstream
@@ -38,6 +59,28 @@ async function file(name: string, text: string): Promise<string> {
   return name;
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** GET on the admin API, as any client could. */
+async function api(path: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${controller.url}${path}`);
+  return { status: response.status, body: await response.json() };
+}
+
+/** The store revision: a list's `metadata.resourceVersion`, which every write moves. */
+async function storeRevision(): Promise<string> {
+  const { status, body } = await api('/apis/sluice/v1/upstreams');
+  expect(status).toBe(200);
+  return body.metadata.resourceVersion;
+}
+
+/** Names of the Upstreams stored in `namespace`. */
+async function upstreamsIn(namespace: string): Promise<string[]> {
+  const { status, body } = await api(`/apis/sluice/v1/namespaces/${namespace}/upstreams`);
+  expect(status).toBe(200);
+  return body.items.map((o: { metadata: { name: string } }) => o.metadata.name);
+}
+
 describe('apply', () => {
   it('creates, then reports unchanged and configured', async () => {
     await file('u.yaml', `${upstream('a')}---\n${upstream('b')}`);
@@ -51,6 +94,7 @@ describe('apply', () => {
   it('maps every cause of a 422 to file, document and line, and writes nothing', async () => {
     await file('one.yaml', upstream('a'));
     await file('two.yaml', `${upstream('b')}---\n${upstream('c', 70000)}---\n${upstream('d', 1, '  bogus: 1\n')}`);
+    const before = await storeRevision();
     const r = await run(['apply', '-f', 'one.yaml', '-f', 'two.yaml']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
@@ -58,29 +102,33 @@ describe('apply', () => {
     expect(lines[0]).toMatch(/^error: two\.yaml \(document 2, line 17\): upstream\/c: spec\.endpoints\[0\]\.port: /);
     expect(lines[1]).toMatch(/^error: two\.yaml \(document 3, line 27\): upstream\/d: spec(\.bogus)?: unknown field "bogus"/);
     expect(lines.at(-1)).toBe('error: nothing was applied (an apply is all or nothing)');
-    expect(fake.objects.size).toBe(0);
+    expect(await upstreamsIn(ns)).toEqual([]);
+    expect(await storeRevision()).toBe(before);
   });
 
   it('fails on malformed YAML before sending anything', async () => {
     await file('bad.yaml', 'apiVersion: sluice/v1\nkind: Upstream\nmetadata: {name: [x\n');
+    const before = await storeRevision();
     const r = await run(['apply', '-f', 'bad.yaml']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: bad\.yaml:\d+:\d+: /);
-    expect(fake.revision).toBe(1);
+    expect(await upstreamsIn(ns)).toEqual([]);
+    expect(await storeRevision()).toBe(before);
   });
 
   it('sets the namespace from -n and prints objects with -o yaml', async () => {
-    const r = await run(['apply', '-n', 'shop', '-f', '-', '-o', 'yaml'], { stdin: upstream('a') });
+    const r = await runBare(['apply', '-n', ns, '-f', '-', '-o', 'yaml'], { stdin: upstream('a') });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^apiVersion: sluice\/v1\nkind: Upstream\n/);
-    expect(r.stdout).toContain('namespace: shop');
+    expect(r.stdout).toContain(`namespace: ${ns}`);
+    expect(await upstreamsIn(ns)).toEqual(['a']);
   });
 });
 
 describe('get', () => {
   beforeEach(async () => {
     await file('u.yaml', `${upstream('a')}---\n${upstream('b', 9002)}`);
-    await run(['apply', '-f', 'u.yaml']);
+    expect((await run(['apply', '-f', 'u.yaml'])).code).toBe(0);
   });
 
   it('prints a table, names and KIND/NAME forms', async () => {
@@ -94,6 +142,8 @@ describe('get', () => {
   it('-o yaml of one object is the object; of several a List; either re-applies unchanged', async () => {
     const one = await run(['get', 'upstream', 'a', '-o', 'yaml']);
     expect(one.stdout).toMatch(/^apiVersion: sluice\/v1\nkind: Upstream\n/);
+    await file('one.yaml', one.stdout);
+    expect((await run(['apply', '-f', 'one.yaml'])).stdout).toBe('upstream/a unchanged\n');
     const all = await run(['get', 'upstreams', '-o', 'yaml']);
     expect(all.stdout).toContain('kind: List');
     await file('back.yaml', all.stdout);
@@ -101,12 +151,12 @@ describe('get', () => {
   });
 
   it('says "No resources found" on stderr', async () => {
-    expect(await run(['get', 'routes'])).toEqual({ code: 0, stdout: '', stderr: 'No resources found in default namespace.\n' });
+    expect(await run(['get', 'routes'])).toEqual({ code: 0, stdout: '', stderr: `No resources found in ${ns} namespace.\n` });
   });
 
   it('reports a missing name and exits 1, still printing the others', async () => {
     const r = await run(['get', 'upstream', 'a', 'nope', '-o', 'name']);
-    expect(r).toEqual({ code: 1, stdout: 'upstream/a\n', stderr: 'error: upstreams "nope" not found\n' });
+    expect(r).toEqual({ code: 1, stdout: 'upstream/a\n', stderr: 'error: upstream "nope" not found\n' });
   });
 
   it('-w prints changes as they happen and ends cleanly when interrupted', async () => {
@@ -124,7 +174,7 @@ describe('get', () => {
     // Wait for the initial listing before the change.
     await expect.poll(() => seen).toContain('upstream/b');
     await file('c.yaml', upstream('c'));
-    await run(['apply', '-f', 'c.yaml']);
+    expect((await run(['apply', '-f', 'c.yaml'])).code).toBe(0);
     await sawC;
     stop.abort();
     const r = await watching;
@@ -136,10 +186,12 @@ describe('get', () => {
 describe('delete', () => {
   it('deletes, and NotFound is an error unless --ignore-not-found', async () => {
     await file('u.yaml', upstream('a'));
-    await run(['apply', '-f', 'u.yaml']);
+    expect((await run(['apply', '-f', 'u.yaml'])).code).toBe(0);
     expect(await run(['delete', 'upstream', 'a', '--dry-run=server'])).toMatchObject({ code: 0, stdout: 'upstream/a deleted (server dry run)\n' });
+    expect(await upstreamsIn(ns)).toEqual(['a']);
     expect(await run(['delete', 'upstream', 'a'])).toMatchObject({ code: 0, stdout: 'upstream/a deleted\n' });
-    expect(await run(['delete', 'upstream', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'error: upstreams "a" not found\n' });
+    expect(await upstreamsIn(ns)).toEqual([]);
+    expect(await run(['delete', 'upstream', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'error: upstream "a" not found\n' });
     expect(await run(['delete', '-f', 'u.yaml', '--ignore-not-found'])).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });
@@ -149,8 +201,8 @@ describe('diff', () => {
     await file('u.yaml', upstream('a'));
     const created = await run(['diff', '-f', 'u.yaml']);
     expect(created.code).toBe(1);
-    expect(created.stdout).toContain('--- live/upstream/default/a\n+++ merged/upstream/default/a\n@@ -0,0 +1,');
-    await run(['apply', '-f', 'u.yaml']);
+    expect(created.stdout).toContain(`--- live/upstream/${ns}/a\n+++ merged/upstream/${ns}/a\n@@ -0,0 +1,`);
+    expect((await run(['apply', '-f', 'u.yaml'])).code).toBe(0);
     expect(await run(['diff', '-f', 'u.yaml'])).toEqual({ code: 0, stdout: '', stderr: '' });
     await file('u.yaml', upstream('a', 9005));
     const changed = await run(['diff', '-f', 'u.yaml']);
@@ -172,7 +224,7 @@ describe('edit', () => {
 
   beforeEach(async () => {
     await file('u.yaml', upstream('a'));
-    await run(['apply', '-f', 'u.yaml']);
+    expect((await run(['apply', '-f', 'u.yaml'])).code).toBe(0);
   });
 
   it('saves a change made in the editor', async () => {
@@ -184,11 +236,13 @@ describe('edit', () => {
 
   it('cancels when nothing changed', async () => {
     const ed = await editor('noop.mjs', '');
+    const before = await storeRevision();
     expect(await run(['edit', 'upstream/a'], { env: { ...env, SLUICE_EDITOR: ed, EDITOR: 'false' } })).toEqual({
       code: 0,
       stdout: '',
       stderr: 'Edit cancelled, no changes made.\n',
     });
+    expect(await storeRevision()).toBe(before);
   });
 
   it('keeps the file and names it when the result is invalid', async () => {
@@ -200,6 +254,7 @@ describe('edit', () => {
     expect(await readFile(kept!, 'utf8')).toContain('port: -5');
     expect(r.stderr).toContain('spec.endpoints[0].port');
     await rm(join(kept!, '..'), { recursive: true, force: true });
+    expect((await run(['get', 'upstream', 'a', '-o', 'json'])).stdout).toContain('"port": 9001');
   });
 
   it('reports a concurrent change as a conflict', async () => {
@@ -207,16 +262,21 @@ describe('edit', () => {
     const ed = await editor(
       'race.mjs',
       `import {readFileSync, writeFileSync} from 'node:fs'; const f = process.argv[2];
-const obj = await (await fetch(process.env.SLUICE_SERVER + '/apis/sluice/v1/namespaces/default/upstreams/a')).json();
+const url = process.env.SLUICE_SERVER + '/apis/sluice/v1/namespaces/${ns}/upstreams/a';
+const obj = await (await fetch(url)).json();
 obj.spec.endpoints[0].port = 9200;
-await fetch(process.env.SLUICE_SERVER + '/apis/sluice/v1/namespaces/default/upstreams/a', {method: 'PUT', body: JSON.stringify(obj)});
+const put = await fetch(url, {method: 'PUT', headers: {'content-type': 'application/json'}, body: JSON.stringify(obj)});
+if (!put.ok) throw new Error('PUT ' + put.status + ': ' + (await put.text()));
 writeFileSync(f, readFileSync(f, 'utf8').replace('port: 9001', 'port: 9100'));`,
     );
     const r = await run(['edit', 'upstream', 'a'], { env: { ...env, EDITOR: ed } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('was changed by someone else');
     const kept = /your changes are kept in (\S+)/.exec(r.stderr)?.[1];
+    expect(kept).toBeDefined();
     await rm(join(kept!, '..'), { recursive: true, force: true });
+    // The other writer's change stands.
+    expect((await run(['get', 'upstream', 'a', '-o', 'json'])).stdout).toContain('"port": 9200');
   });
 });
 
@@ -229,36 +289,44 @@ describe('errors and other commands', () => {
   });
 
   it('prints the connection-refused message', async () => {
-    await fake[Symbol.asyncDispose]();
-    const r = await run(['get', 'upstreams']);
+    // A controller of its own, so that stopping it leaves the shared one alone.
+    await using stoppedData = await tempDir('sluicectl-cli-stopped-');
+    await using stopped = await ControllerProcess.start({ store: 'embedded', dataDir: stoppedData.path });
+    await stopped.stop();
+    const r = await run(['get', 'upstreams'], { env: { ...env, SLUICE_SERVER: stopped.url } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`error: cannot reach the Sluice controller at ${fake.url}: connection refused (is it running? set --server or SLUICE_SERVER)\n`);
-    fake = await FakeController.start();
+    expect(r.stderr).toBe(`error: cannot reach the Sluice controller at ${stopped.url}: connection refused (is it running? set --server or SLUICE_SERVER)\n`);
   });
 
   it('prints the 503 message naming the store', async () => {
-    fake.storeDown = true;
-    expect(await run(['get', 'upstreams'])).toEqual({ code: 1, stdout: '', stderr: 'error: the store is not answering: embedded at /tmp/x.db\n' });
+    await using etcd = await startEtcd();
+    await using onEtcd = await ControllerProcess.start({ store: 'etcd', etcdEndpoints: etcd.endpoint });
+    await etcd.stop();
+    const r = await run(['get', 'upstreams'], { env: { ...env, SLUICE_SERVER: onEtcd.url } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^error: etcd at ${escapeRegExp(etcd.endpoint)} unavailable: .+\\n$`));
   });
 
   it('prints client and server versions', async () => {
+    const { body } = await api('/version');
     const r = await run(['version']);
-    expect(r.stdout).toMatch(/^Client Version: \S+\nServer Version: 0\.1\.0-fake \(store: embedded\)\n$/);
+    expect(r.stdout).toMatch(new RegExp(`^Client Version: \\S+\\nServer Version: ${escapeRegExp(body.version)} \\(store: embedded\\)\\n$`));
   });
 
   it('manages contexts', async () => {
-    expect((await run(['config', 'set-context', 'local', '--server', fake.url, '--namespace', 'shop'])).stdout).toBe('Context "local" created.\n');
-    expect((await run(['config', 'use-context', 'local'])).stdout).toBe('Switched to context "local".\n');
-    expect((await run(['config', 'current-context'])).stdout).toBe('local\n');
-    const contexts = await run(['config', 'get-contexts']);
-    expect(contexts.stdout).toMatch(/^CURRENT {3}NAME {4}SERVER +NAMESPACE\n\* {9}local {3}http:\/\/127\.0\.0\.1:\d+ {3}shop\n$/);
+    expect((await runBare(['config', 'set-context', 'local', '--server', controller.url, '--namespace', ns])).stdout).toBe('Context "local" created.\n');
+    expect((await runBare(['config', 'use-context', 'local'])).stdout).toBe('Switched to context "local".\n');
+    expect((await runBare(['config', 'current-context'])).stdout).toBe('local\n');
+    const contexts = await runBare(['config', 'get-contexts']);
+    expect(contexts.stdout).toMatch(new RegExp(`^CURRENT {3}NAME {4}SERVER +NAMESPACE\\n\\* {9}local {3}http://127\\.0\\.0\\.1:\\d+ {3}${ns}\\n$`));
     // The context's namespace is used when -n is absent.
-    const applied = await run(['apply', '-f', '-', '-o', 'name'], { stdin: upstream('a'), env: { SLUICE_CONFIG: env['SLUICE_CONFIG']!, HOME: dir } });
+    const applied = await runBare(['apply', '-f', '-', '-o', 'name'], { stdin: upstream('a'), env: { SLUICE_CONFIG: env['SLUICE_CONFIG']!, HOME: dir } });
     expect(applied.stdout).toBe('upstream/a\n');
-    expect(fake.objects.has('Upstream/shop/a')).toBe(true);
-    expect((await run(['config', 'use-context', 'nope'])).stderr).toBe('error: no context exists with the name: "nope"\n');
-    expect((await run(['config', 'delete-context', 'local'])).code).toBe(0);
-    expect((await run(['config', 'view'])).stdout).toBe('current-context: ""\ncontexts: []\n');
+    expect((await api(`/apis/sluice/v1/namespaces/${ns}/upstreams/a`)).status).toBe(200);
+    expect((await runBare(['config', 'use-context', 'nope'])).stderr).toBe('error: no context exists with the name: "nope"\n');
+    expect((await runBare(['config', 'delete-context', 'local'])).code).toBe(0);
+    expect((await runBare(['config', 'view'])).stdout).toBe('current-context: ""\ncontexts: []\n');
   });
 
   it('rejects bad flags with a usage error', async () => {
