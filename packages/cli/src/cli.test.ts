@@ -156,7 +156,7 @@ describe('get', () => {
 
   it('reports a missing name and exits 1, still printing the others', async () => {
     const r = await run(['get', 'upstream', 'a', 'nope', '-o', 'name']);
-    expect(r).toEqual({ code: 1, stdout: 'upstream/a\n', stderr: 'error: upstream "nope" not found\n' });
+    expect(r).toEqual({ code: 1, stdout: 'upstream/a\n', stderr: 'error: upstreams "nope" not found\n' });
   });
 
   it('-w prints changes as they happen and ends cleanly when interrupted', async () => {
@@ -191,7 +191,7 @@ describe('delete', () => {
     expect(await upstreamsIn(ns)).toEqual(['a']);
     expect(await run(['delete', 'upstream', 'a'])).toMatchObject({ code: 0, stdout: 'upstream/a deleted\n' });
     expect(await upstreamsIn(ns)).toEqual([]);
-    expect(await run(['delete', 'upstream', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'error: upstream "a" not found\n' });
+    expect(await run(['delete', 'upstream', 'a'])).toEqual({ code: 1, stdout: '', stderr: 'error: upstreams "a" not found\n' });
     expect(await run(['delete', '-f', 'u.yaml', '--ignore-not-found'])).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });

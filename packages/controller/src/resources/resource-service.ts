@@ -425,11 +425,11 @@ function formatCause(e: FieldError): string {
 }
 
 function notFound(kind: KindInfo, name: string): ControllerError {
-  return new ControllerError('not-found', `${kind.singular} "${name}" not found`, { kind: kind.kind, name });
+  return new ControllerError('not-found', `${kind.plural} "${name}" not found`, { kind: kind.kind, name });
 }
 
 function alreadyExists(kind: KindInfo, name: string): ControllerError {
-  return new ControllerError('already-exists', `${kind.singular} "${name}" already exists`, { kind: kind.kind, name });
+  return new ControllerError('already-exists', `${kind.plural} "${name}" already exists`, { kind: kind.kind, name });
 }
 
 function conflict(kind: KindInfo, name: string): ControllerError {
