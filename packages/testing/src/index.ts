@@ -7,3 +7,4 @@ export { startEtcd, type EtcdFixture } from './etcd.js';
 export { runSluicectl, type CliResult } from './cli.js';
 export { startBackend, type Backend } from './backend.js';
 export { AgentProcess, type AgentOptions } from './agent-process.js';
+export { watchUntil } from './watch-until.js';
