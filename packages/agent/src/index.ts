@@ -1,1 +1,4 @@
-export {};
+export { startAgent, type RunningAgent } from './agent/agent.js';
+export { parseAgentArgs, AGENT_USAGE, type AgentOptions } from './options.js';
+export { createLogger, type Logger } from './logger.js';
+export { AgentError } from './errors.js';

@@ -1,9 +1,11 @@
+import { AGENT_USAGE, AgentError, createLogger as createAgentLogger, parseAgentArgs, startAgent } from '@sluice/agent';
 import { CONTROLLER_USAGE, ControllerError, createLogger, parseControllerArgs, startController } from '@sluice/controller';
 
 const USAGE = `Usage: sluice COMMAND [flags]
 
 Commands:
   controller   run the control plane (store, admin API, agent discovery)
+  agent        run a proxy that takes its configuration from a controller
 
 Run "sluice COMMAND --help" for a command's flags.
 `;
@@ -14,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'controller':
       return runController(rest);
+    case 'agent':
+      return runAgent(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -48,14 +52,45 @@ async function runController(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${message}\n`);
     return 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info('shutting down', { signal });
+  logger.info('shutting down', { signal: await stopSignal() });
   await controller.close();
   logger.info('stopped');
   return 0;
+}
+
+async function runAgent(argv: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseAgentArgs(argv);
+  } catch (error) {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n\n${AGENT_USAGE}`);
+    return 1;
+  }
+  if (options === 'help') {
+    process.stdout.write(AGENT_USAGE);
+    return 0;
+  }
+  const logger = createAgentLogger({ level: options.logLevel, component: 'agent' });
+  let agent;
+  try {
+    agent = await startAgent(options, logger);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error('agent failed to start', { error: message });
+    process.stderr.write(`error: ${message}\n`);
+    return 1;
+  }
+  logger.info('shutting down', { signal: await stopSignal() });
+  await agent.close();
+  logger.info('stopped');
+  return 0;
+}
+
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
 }
 
 main(process.argv.slice(2)).then(
@@ -63,7 +98,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`error: ${error instanceof ControllerError ? error.message : String(error)}\n`);
+    process.stderr.write(`error: ${error instanceof ControllerError || error instanceof AgentError ? error.message : String(error)}\n`);
     process.exitCode = 1;
   },
 );

@@ -1,0 +1,63 @@
+import { Node, Resource, ResourceError } from '@sluice/proto';
+import type { Logger } from '../logger.js';
+import type { DataPlaneUpdate } from './data-plane-port.js';
+import type { ControllerConnection } from './discovery-client.js';
+import { keyOf, keyString } from './resource-keys.js';
+
+export type ConfigSource = 'controller' | 'cache';
+
+/**
+ * What the admin server reports: the node, the controller connection, the last applied
+ * revision and the resources currently rejected. Ready once a first configuration is applied
+ * (from a controller or from the cache dir); not ready again while draining.
+ */
+export class AgentStatus {
+  private connection: ControllerConnection = { connected: false, address: undefined, lastError: undefined };
+  private lastAppliedRevision: number | undefined;
+  private source: ConfigSource | undefined;
+  private readonly nacks = new Map<string, ResourceError>();
+  private draining = false;
+
+  constructor(
+    readonly node: Node,
+    private readonly logger: Logger,
+  ) {}
+
+  setConnection(connection: ControllerConnection): void {
+    this.connection = connection;
+  }
+
+  /** Records an apply; the first one makes the agent ready. */
+  applied(source: ConfigSource, revision: number, update: DataPlaneUpdate, errors: ResourceError[]): void {
+    for (const resource of update.resources) this.nacks.delete(keyString(keyOf(resource)));
+    for (const key of update.removed) this.nacks.delete(keyString(key));
+    for (const error of errors) this.nacks.set(keyString(error.key), error);
+    this.lastAppliedRevision = revision;
+    const first = this.source === undefined;
+    this.source = source;
+    if (first) this.logger.info('agent ready', { source, revision });
+  }
+
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  readiness(): { ready: boolean; reason: string } {
+    if (this.draining) return { ready: false, reason: 'shutting down: draining listeners' };
+    if (this.source !== undefined) return { ready: true, reason: `configuration applied from the ${this.source}` };
+    const why = this.connection.lastError ? ` (last error: ${this.connection.lastError})` : this.connection.address ? ` (trying ${this.connection.address})` : '';
+    return { ready: false, reason: `no configuration applied yet: waiting for a controller${why}` };
+  }
+
+  /** The `/config_dump` body. */
+  dump(resources: Resource[]): unknown {
+    return {
+      node: Node.toJSON(this.node),
+      controller: { connected: this.connection.connected, address: this.connection.address ?? null, lastError: this.connection.lastError ?? null },
+      lastAppliedRevision: this.lastAppliedRevision ?? null,
+      configSource: this.source ?? null,
+      resources: resources.map((r) => Resource.toJSON(r)),
+      nacks: [...this.nacks.values()].map((e) => ResourceError.toJSON(e)),
+    };
+  }
+}

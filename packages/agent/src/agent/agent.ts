@@ -1,0 +1,116 @@
+import { ProtocolVersion, type Node } from '@sluice/proto';
+import { AgentError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AgentOptions } from '../options.js';
+import { VERSION } from '../version.js';
+import { listenAdmin, type AdminServer } from './admin-server.js';
+import { AgentStatus } from './agent-status.js';
+import { CacheDir } from './cache-dir.js';
+import { createDataPlane } from './data-plane-factory.js';
+import type { DataPlaneOptions, DataPlanePort, ListeningDataPlane } from './data-plane-port.js';
+import { DiscoveryClient, type DiscoveryTiming, type OpenStream } from './discovery-client.js';
+import { forkClusterWorker, WorkerPool } from './worker-pool.js';
+
+export interface RunningAgent {
+  adminUrl: string;
+  /** Stops the discovery stream, drains the listeners and closes the admin port. */
+  close(): Promise<void>;
+}
+
+/** Seams for in-process tests; production uses the defaults. */
+export interface AgentDeps {
+  createDataPlane?: (options: DataPlaneOptions) => ListeningDataPlane | Promise<ListeningDataPlane>;
+  openStream?: OpenStream;
+  timing?: Partial<DiscoveryTiming>;
+}
+
+/**
+ * Wires the agent: data plane (in process, or one per worker), cache dir, admin port, discovery
+ * client. A cached configuration is applied before any controller is asked, so the agent serves
+ * without one.
+ */
+export async function startAgent(options: AgentOptions, logger: Logger, deps: AgentDeps = {}): Promise<RunningAgent> {
+  const node: Node = {
+    id: options.id,
+    labels: options.labels,
+    version: VERSION,
+    capabilities: options.workers > 1 ? ['http1', 'workers'] : ['http1'],
+    protocolVersion: ProtocolVersion.PROTOCOL_VERSION_V1,
+  };
+  const status = new AgentStatus(node, logger);
+
+  const cache = options.cacheDir === undefined ? undefined : new CacheDir(options.cacheDir, logger);
+  try {
+    await cache?.prepare();
+  } catch (error) {
+    throw new AgentError('bad-request', `--cache-dir: cannot create ${options.cacheDir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  const dataPlane = await openDataPlane(options, logger, deps);
+  const closers: (() => Promise<void>)[] = [() => dataPlane.close()];
+  let closing: Promise<void> | undefined;
+  const closeAll = () => {
+    closing ??= (async () => {
+      for (const close of [...closers].reverse()) await close();
+    })();
+    return closing;
+  };
+  try {
+    const cached = await cache?.load();
+    if (cached && cache) {
+      const update = { resources: cached.resources, removed: [] };
+      const errors = await dataPlane.apply(update);
+      logger.info('configuration loaded from the cache dir', { file: cache.file, revision: cached.revision, resources: cached.resources.length, rejected: errors.length });
+      status.applied('cache', cached.revision, update, errors);
+    }
+
+    const admin: AdminServer = await listenAdmin(options.admin.host, options.admin.port, status, () => dataPlane.resources()).catch((error: unknown) => {
+      throw new AgentError('unavailable', `--admin-addr: cannot listen on ${options.admin.host}:${options.admin.port}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    closers.unshift(() => admin.close()); // closed last
+    logger.info('agent admin listening', { address: admin.url });
+
+    const client = new DiscoveryClient({
+      controllers: options.controllers,
+      node,
+      dataPlane,
+      logger,
+      openStream: deps.openStream,
+      timing: deps.timing,
+      onConnection: (connection) => status.setConnection(connection),
+      onApplied: async (event) => {
+        status.applied('controller', event.revision, event.update, event.errors);
+        await cache?.save({ revision: event.revision, snapshotVersion: event.snapshotVersion, resources: dataPlane.resources() });
+      },
+    });
+    client.start();
+    closers.push(async () => {
+      await client.stop();
+      await cache?.flush();
+    });
+    logger.info('agent started', { id: node.id, version: VERSION, controllers: options.controllers, workers: options.workers, cacheDir: options.cacheDir });
+
+    return {
+      adminUrl: admin.url,
+      async close() {
+        status.startDraining();
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function openDataPlane(options: AgentOptions, logger: Logger, deps: AgentDeps): Promise<DataPlanePort> {
+  if (options.workers <= 1) return (deps.createDataPlane ?? createDataPlane)({ listenAddress: options.listenAddress, logger });
+  const pool = new WorkerPool({ count: options.workers, fork: () => forkClusterWorker({ listenAddress: options.listenAddress, logLevel: options.logLevel }), logger });
+  try {
+    await pool.start();
+  } catch (error) {
+    await pool.close();
+    throw new AgentError('internal', `cannot start ${options.workers} data-plane workers: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return pool;
+}

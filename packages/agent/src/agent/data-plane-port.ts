@@ -1,0 +1,33 @@
+import type { Resource, ResourceError, ResourceKey } from '@sluice/proto';
+
+/** One change to the data plane: resources to add or replace, keys to drop. */
+export interface DataPlaneUpdate {
+  resources: Resource[];
+  removed: ResourceKey[];
+}
+
+/**
+ * What the agent needs of a data plane: the in-process DataPlane (data-plane/data-plane.ts)
+ * and the worker pool (one DataPlane per worker process) both fit, so the discovery client,
+ * cache and admin server do not care which one runs.
+ */
+export interface DataPlanePort {
+  /** Applies what it can; a rejected resource keeps its previous version. */
+  apply(update: DataPlaneUpdate): Promise<ResourceError[]>;
+  /** The applied set. */
+  resources(): Resource[];
+  close(): Promise<void>;
+}
+
+/** A data plane that binds listeners (the real one, in process or in a worker). */
+export interface ListeningDataPlane extends DataPlanePort {
+  listeners(): Map<string, { address: string; port: number }>;
+}
+
+export interface DataPlaneOptions {
+  listenAddress?: string;
+  logger: { info: LogMethod; warn: LogMethod; error: LogMethod; debug: LogMethod };
+  drainTimeoutMs?: number;
+}
+
+type LogMethod = (message: string, meta?: Record<string, unknown>) => unknown;
