@@ -1,1 +1,10 @@
-export {};
+// The public surface of @sluice/translator, hand-picked (STYLE §8). Pure: user resources in,
+// data-plane resources and per-agent-group snapshots out; no I/O, no clock, no randomness.
+export { translate } from './translate.js';
+export type { ListenerSelection, Problem, TranslateOptions, Translation } from './translate.js';
+export type { DataPlaneResource, ResourceRef } from './data-plane-resource.js';
+export { snapshotFor, checkConsistency } from './snapshot.js';
+export type { Snapshot } from './snapshot.js';
+export { RESOURCE_ORDER, resourceKey } from './resource-key.js';
+export { endpointId } from './cluster.js';
+export type { AgentSelector } from './selector.js';

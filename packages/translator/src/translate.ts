@@ -1,0 +1,206 @@
+import type { Resource as ApiResource, Listener, TCPRoute, UDPRoute } from '@sluice/api';
+import { Protocol, ResourceType, type Secret } from '@sluice/proto';
+import { report, secretMaterial, type Context, type Problem } from './context.js';
+import { compareSources, keyOf, makeResource, type DataPlaneResource } from './data-plane-resource.js';
+import { sortedRecord, translateUpstream } from './cluster.js';
+import { indexInputs, nameOf, refName, sourceOf } from './inputs.js';
+import { certificateSecrets, isHttp, l4KindFor, transportOf, translateListener, wireProtocol, type AcceptedListener } from './listener.js';
+import { compareResources, compareStrings } from './resource-key.js';
+import { buildRouteTable, compileRoute, type CompiledRoute } from './route-table.js';
+import { selectorsOverlap, type AgentSelector } from './selector.js';
+
+export type { Problem } from './context.js';
+
+export interface TranslateOptions {
+  /** Store revision the input was read at; carried into the translation and its snapshots. */
+  revision: number;
+  /**
+   * Dynamic weights from the weight engine: effective weight by endpoint id. An endpoint
+   * without an entry gets its configured weight. Default: none.
+   */
+  weights?: ReadonlyMap<string, number>;
+}
+
+export interface ListenerSelection {
+  /** Data-plane listener name, `<ns>/<name>`. */
+  name: string;
+  agentSelector?: AgentSelector;
+}
+
+export interface Translation {
+  revision: number;
+  /** Keyed by resourceKey(type, name). Iterates in make-before-break order, then by name. */
+  resources: ReadonlyMap<string, DataPlaneResource>;
+  /** Every emitted listener and the agents that serve it, sorted by name. */
+  listeners: readonly ListenerSelection[];
+  /** What could not be translated as written, sorted by source then message. */
+  problems: readonly Problem[];
+}
+
+const ROUTE_PROTOCOLS: Record<'Route' | 'TCPRoute' | 'UDPRoute', string> = {
+  Route: 'HTTP or HTTPS',
+  TCPRoute: 'TCP or TLS',
+  UDPRoute: 'UDP',
+};
+
+const PROTOCOL_NAME: Record<Protocol, string> = {
+  [Protocol.PROTOCOL_UNSPECIFIED]: 'unspecified',
+  [Protocol.PROTOCOL_HTTP]: 'HTTP',
+  [Protocol.PROTOCOL_HTTPS]: 'HTTPS',
+  [Protocol.PROTOCOL_TCP]: 'TCP',
+  [Protocol.PROTOCOL_UDP]: 'UDP',
+  [Protocol.PROTOCOL_TLS_PASSTHROUGH]: 'TLS',
+  [Protocol.UNRECOGNIZED]: 'unrecognized',
+};
+
+/**
+ * Which listeners the data plane can serve: supported protocol, usable certificates, and a
+ * port no older listener already holds on overlapping agents (the older one keeps it).
+ */
+function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<string, AcceptedListener> {
+  const accepted = new Map<string, AcceptedListener>();
+  for (const l of listeners) {
+    const protocol = wireProtocol(l);
+    if (typeof protocol !== 'string') {
+      report(ctx, l, `spec.protocol: ${protocol.unsupported}: the listener is not served`);
+      continue;
+    }
+    const refs: AcceptedListener['refs'] = [];
+    const certificates = certificateSecrets(ctx, l, refs);
+    if (protocol === Protocol.PROTOCOL_HTTPS && certificates.length === 0) {
+      report(ctx, l, 'spec.tls.certificateRefs: no usable certificate: the listener is not served');
+      continue;
+    }
+    const holder = [...accepted.values()].find(
+      (a) =>
+        a.listener.spec.port === l.spec.port &&
+        transportOf(a.protocol) === transportOf(protocol) &&
+        selectorsOverlap(a.listener.spec.agentSelector, l.spec.agentSelector),
+    );
+    if (holder !== undefined) {
+      report(
+        ctx,
+        l,
+        `spec.port: port ${l.spec.port}/${transportOf(protocol).toUpperCase()} is already taken by the older Listener ${nameOf(holder.listener)} on agents both select: the listener is not served`,
+      );
+      continue;
+    }
+    accepted.set(nameOf(l), { listener: l, protocol, certificates, refs });
+  }
+  return accepted;
+}
+
+/** Resolves a route's parentRefs to accepted listeners, reporting the ones it cannot attach to. */
+function parentsOf(
+  ctx: Context,
+  route: ApiResource & { kind: 'Route' | 'TCPRoute' | 'UDPRoute'; spec: { parentRefs: { name: string; namespace?: string | undefined }[] } },
+  listeners: ReadonlyMap<string, Listener>,
+  accepted: ReadonlyMap<string, AcceptedListener>,
+): AcceptedListener[] {
+  const out: AcceptedListener[] = [];
+  const own = route.metadata.namespace ?? 'default';
+  for (const [i, ref] of route.spec.parentRefs.entries()) {
+    const name = refName(ref, own);
+    if (!listeners.has(name)) {
+      report(ctx, route, `spec.parentRefs[${i}]: Listener ${name} not found`);
+      continue;
+    }
+    const a = accepted.get(name);
+    if (a === undefined || out.includes(a)) continue; // not served (reported on it), or named twice
+    const wantsHttp = route.kind === 'Route';
+    if (wantsHttp !== isHttp(a.protocol) || (!wantsHttp && l4KindFor(a.protocol) !== route.kind)) {
+      report(
+        ctx,
+        route,
+        `spec.parentRefs[${i}]: Listener ${name} speaks ${PROTOCOL_NAME[a.protocol]}; a ${route.kind} attaches only to ${ROUTE_PROTOCOLS[route.kind]} listeners`,
+      );
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** A copy, so a Translation never shares objects with its (store-owned) input. */
+function copySelector(s: AgentSelector): AgentSelector {
+  const out: AgentSelector = {};
+  if (s.matchLabels !== undefined) out.matchLabels = sortedRecord(s.matchLabels);
+  if (s.matchExpressions !== undefined) {
+    out.matchExpressions = s.matchExpressions.map((e) => (e.values === undefined ? { key: e.key, operator: e.operator } : { key: e.key, operator: e.operator, values: [...e.values] }));
+  }
+  return out;
+}
+
+function sortProblems(problems: Problem[]): Problem[] {
+  return problems.sort((a, b) => compareSources(a.source, b.source) || compareStrings(a.message, b.message));
+}
+
+/**
+ * Translates validated user resources (defaults applied) into data-plane resources. Pure:
+ * the same input, in any order, gives byte-identical resources and versions.
+ */
+export function translate(resources: readonly ApiResource[], options: TranslateOptions): Translation {
+  const inputs = indexInputs(resources);
+  const ctx: Context = { inputs, problems: [], weights: options.weights ?? new Map() };
+  for (const d of inputs.duplicates) report(ctx, d, `${d.kind} ${nameOf(d)} is given more than once: only the first is used`);
+  const out: DataPlaneResource[] = [];
+
+  for (const name of [...inputs.upstreams.keys()].sort(compareStrings)) {
+    const u = inputs.upstreams.get(name);
+    if (u !== undefined) out.push(...translateUpstream(ctx, u));
+  }
+
+  const listeners = new Map(inputs.listeners.map((l) => [nameOf(l), l]));
+  const accepted = acceptListeners(ctx, inputs.listeners);
+
+  // L4: one TCPRoute/UDPRoute per listener; the oldest wins, the others are reported.
+  const l4 = new Map<string, TCPRoute | UDPRoute>();
+  for (const r of [...inputs.tcpRoutes, ...inputs.udpRoutes]) {
+    for (const a of parentsOf(ctx, r, listeners, accepted)) {
+      const name = nameOf(a.listener);
+      const holder = l4.get(name);
+      if (holder !== undefined) {
+        report(ctx, r, `spec.parentRefs: Listener ${name} already takes the older ${holder.kind} ${nameOf(holder)}: not attached there`);
+        continue;
+      }
+      l4.set(name, r);
+    }
+  }
+
+  const attached = new Map<string, CompiledRoute[]>();
+  for (const r of inputs.routes) {
+    const parents = parentsOf(ctx, r, listeners, accepted);
+    if (parents.length === 0) continue; // nothing emitted for it
+    const compiled = compileRoute(ctx, r);
+    for (const a of parents) {
+      const name = nameOf(a.listener);
+      attached.set(name, [...(attached.get(name) ?? []), compiled]);
+    }
+  }
+
+  for (const a of accepted.values()) {
+    const name = nameOf(a.listener);
+    if (isHttp(a.protocol)) out.push(buildRouteTable(a.listener, attached.get(name) ?? []));
+    out.push(translateListener(ctx, a, l4.get(name)));
+  }
+
+  // Only Secrets something uses: no key material travels for nothing.
+  const used = new Set(out.flatMap((r) => r.references.filter((ref) => ref.type === ResourceType.RESOURCE_TYPE_SECRET).map((ref) => ref.name)));
+  for (const name of [...used].sort(compareStrings)) {
+    const s = inputs.secrets.get(name);
+    const material = s && secretMaterial(s);
+    if (s === undefined || material === undefined) continue; // useSecret already refused it
+    const body: Secret = { sources: [sourceOf(s)], ...material };
+    out.push(makeResource(name, { $case: 'secret', value: body }, [sourceOf(s)], []));
+  }
+
+  out.sort(compareResources);
+  return {
+    revision: options.revision,
+    resources: new Map(out.map((r) => [keyOf(r), r])),
+    listeners: [...accepted.values()]
+      .map((a) => ({ name: nameOf(a.listener), agentSelector: copySelector(a.listener.spec.agentSelector) }))
+      .sort((a, b) => compareStrings(a.name, b.name)),
+    problems: sortProblems(ctx.problems),
+  };
+}
