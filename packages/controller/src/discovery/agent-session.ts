@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ResourceType, type DiscoveryRequest, type HeldResource, type ResourceKey, type Source } from '@sluice/proto';
-import { servedKey, type GroupSnapshot, type ServedResource } from './translator-port.js';
+import type { DiscoveryRequest, HeldResource, ResourceKey, ResourceType, Source } from '@sluice/proto';
+import { RESOURCE_ORDER, resourceKey } from '@sluice/translator';
+import type { GroupSnapshot, ServedResource } from './translator-port.js';
 import type { OutgoingResponse } from './wire.js';
 
 /** One rejected resource as the Agent object shows it: per user object it came from. */
@@ -29,18 +30,10 @@ interface InFlight {
   removed: readonly ResourceKey[];
 }
 
-/** Make before break: what others use goes first; removals go the other way round. */
-const ORDER: readonly ResourceType[] = [
-  ResourceType.RESOURCE_TYPE_SECRET,
-  ResourceType.RESOURCE_TYPE_CLUSTER,
-  ResourceType.RESOURCE_TYPE_ENDPOINTS,
-  ResourceType.RESOURCE_TYPE_ROUTE_TABLE,
-  ResourceType.RESOURCE_TYPE_LISTENER,
-];
-
+/** Position in make-before-break order; removals go the other way round. */
 function rank(type: ResourceType): number {
-  const i = ORDER.indexOf(type);
-  return i < 0 ? ORDER.length : i;
+  const i = RESOURCE_ORDER.indexOf(type);
+  return i < 0 ? RESOURCE_ORDER.length : i;
 }
 
 /**
@@ -63,7 +56,7 @@ export class AgentSession {
   ) {
     for (const h of held) {
       if (!h.key || h.key.name === '') continue;
-      this.held.set(servedKey(h.key.type, h.key.name), { type: h.key.type, name: h.key.name, version: h.version });
+      this.held.set(resourceKey(h.key.type, h.key.name), { type: h.key.type, name: h.key.name, version: h.version });
     }
   }
 
@@ -111,10 +104,10 @@ export class AgentSession {
       return { ignored: `request with ${nonce} answers no response in flight`, unknownErrors: [] };
     }
     const errors = new Map(
-      request.errors.filter((e) => e.key !== undefined).map((e) => [servedKey(e.key!.type, e.key!.name), e]),
+      request.errors.filter((e) => e.key !== undefined).map((e) => [resourceKey(e.key!.type, e.key!.name), e]),
     );
     for (const r of inFlight.resources) {
-      const key = servedKey(r.type, r.name);
+      const key = resourceKey(r.type, r.name);
       const error = errors.get(key);
       if (error) {
         errors.delete(key);
@@ -132,7 +125,7 @@ export class AgentSession {
       }
     }
     for (const k of inFlight.removed) {
-      const key = servedKey(k.type, k.name);
+      const key = resourceKey(k.type, k.name);
       this.held.delete(key);
       this.rejected.delete(key);
     }
@@ -161,13 +154,13 @@ export class AgentSession {
   }
 
   private versionInLatest(key: string): string | undefined {
-    return this.latest?.resources.find((r) => servedKey(r.type, r.name) === key)?.version;
+    return this.latest?.resources.find((r) => resourceKey(r.type, r.name) === key)?.version;
   }
 
   private next(): OutgoingResponse | undefined {
     const latest = this.latest;
     if (this.inFlight || !latest) return undefined;
-    const wanted = new Map(latest.resources.map((r) => [servedKey(r.type, r.name), r]));
+    const wanted = new Map(latest.resources.map((r) => [resourceKey(r.type, r.name), r]));
     // A rejection holds back exactly the rejected version; a new version is sent again.
     for (const [key, r] of this.rejected) if (wanted.get(key)?.version !== r.version) this.rejected.delete(key);
     const resources = [...wanted]

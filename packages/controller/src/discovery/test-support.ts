@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Cluster, Endpoints, Listener, Resource, ResourceType, RouteTable, Secret, type Source } from '@sluice/proto';
 import { Watchable } from '../watchable.js';
 import type { SnapshotSource } from './snapshot-cache.js';
-import { servedKey, type GroupSnapshot, type Labels, type ServedResource, type TranslationOutput } from './translator-port.js';
+import { resourceKey } from '@sluice/translator';
+import type { GroupSnapshot, Labels, ServedResource, TranslationOutput } from './translator-port.js';
 
 // Hand-made data-plane resources and a fake snapshot source, for discovery tests that do not
 // need the translator.
@@ -52,7 +53,7 @@ export class FakeSnapshotSource implements SnapshotSource {
     this.fallback = group(revision, resources);
     this.groups = new Map(Object.entries(byPool).map(([pool, rs]) => [pool, group(revision, rs)]));
     const all = [...resources, ...Object.values(byPool).flat()];
-    this.translations.publish({ revision, resources: new Map(all.map((r) => [servedKey(r.type, r.name), r])), problems: [] });
+    this.translations.publish({ revision, resources: new Map(all.map((r) => [resourceKey(r.type, r.name), r])), problems: [] });
   }
 
   snapshotFor(labels: Labels): GroupSnapshot | undefined {

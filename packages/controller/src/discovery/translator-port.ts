@@ -38,8 +38,3 @@ export interface Translator<T extends TranslationOutput = TranslationOutput> {
   snapshotFor(translation: T, labels: Labels): GroupSnapshot;
   checkConsistency(resources: readonly ServedResource[]): string[];
 }
-
-/** Map key of a data-plane resource; the same shape as the translator's `resourceKey`. */
-export function servedKey(type: ResourceType, name: string): string {
-  return `${type}/${name}`;
-}
