@@ -1,45 +1,15 @@
 // The discovery client over real grpc-js sockets on loopback, against a scripted fake
 // controller written here: a unit test of the client's state machine on the wire, not of the
 // controller (cross-process tests with the real controller live in agent-process.test.ts).
-import { Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
-import { DiscoveryResponse, DiscoveryServiceService, ProtocolVersion, ResourceType, type DiscoveryRequest } from '@sluice/proto';
+import { status } from '@grpc/grpc-js';
+import { DiscoveryResponse, ProtocolVersion, ResourceType } from '@sluice/proto';
 import { freePort } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiscoveryClient } from './discovery-client.js';
 import { captureLogger } from './test-support/capture-logger.js';
+import { fakeController, until, type Call } from './test-support/fake-controller.js';
 import { MemoryDataPlane } from './test-support/memory-data-plane.js';
 import { listener } from './test-support/resources.js';
-
-type Call = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-
-/** A gRPC server on 127.0.0.1 whose stream handler the test scripts. */
-async function fakeController(onStream: (call: Call, first: DiscoveryRequest) => void, port = 0) {
-  const server = new Server();
-  const requests: DiscoveryRequest[] = [];
-  server.addService(DiscoveryServiceService, {
-    stream: (call: Call) => {
-      let first = true;
-      call.on('data', (request: DiscoveryRequest) => {
-        requests.push(request);
-        if (first) onStream(call, request);
-        first = false;
-      });
-      call.on('error', () => undefined);
-    },
-  });
-  const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error, actual) => (error ? reject(error) : resolve(actual)));
-  });
-  return { server, requests, address: `127.0.0.1:${bound}`, port: bound, stop: () => server.forceShutdown() };
-}
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const NODE = { id: 'edge-1', labels: {}, version: '0.1.0', capabilities: [], protocolVersion: ProtocolVersion.PROTOCOL_VERSION_V1 };
 const cleanups: (() => unknown)[] = [];

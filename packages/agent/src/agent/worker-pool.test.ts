@@ -1,0 +1,157 @@
+import { ResourceError, ResourceType, type Resource } from '@sluice/proto';
+import { describe, expect, it } from 'vitest';
+import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
+import { captureLogger } from './test-support/capture-logger.js';
+import { MemoryDataPlane } from './test-support/memory-data-plane.js';
+import { cluster, listener } from './test-support/resources.js';
+import { isToWorker, updateOf, type FromWorker } from './worker-messages.js';
+import { WorkerPool, type WorkerHandle } from './worker-pool.js';
+
+/** A worker without a process: a MemoryDataPlane behind the IPC messages, JSON-encoded like the real channel. */
+class FakeWorker implements WorkerHandle {
+  static nextId = 1;
+  readonly id = FakeWorker.nextId++;
+  readonly dataPlane = new MemoryDataPlane();
+  private messageListeners: ((message: unknown) => void)[] = [];
+  private exitListeners: ((code: number | null, signal: string | null) => void)[] = [];
+  alive = true;
+  closed = false;
+
+  constructor(readonly readyNow = true) {
+    if (readyNow) setImmediate(() => this.emit({ type: 'ready' }));
+  }
+  send(raw: unknown): void {
+    if (!this.alive) throw new Error('channel closed');
+    const message = JSON.parse(JSON.stringify(raw)) as unknown;
+    if (!isToWorker(message)) return;
+    if (message.type === 'close') {
+      this.closed = true;
+      setImmediate(() => this.exit(0, null));
+      return;
+    }
+    void this.dataPlane.apply(updateOf(message)).then((errors) => this.emit({ type: 'applied', id: message.id, errors: errors.map((e) => ResourceError.toJSON(e)), listeners: [] }));
+  }
+  onMessage(listener: (message: unknown) => void): void {
+    this.messageListeners.push(listener);
+  }
+  onExit(listener: (code: number | null, signal: string | null) => void): void {
+    this.exitListeners.push(listener);
+  }
+  kill(): void {
+    this.exit(null, 'SIGKILL');
+  }
+  exit(code: number | null, signal: string | null): void {
+    if (!this.alive) return;
+    this.alive = false;
+    for (const listener of this.exitListeners) listener(code, signal);
+  }
+  private emit(message: FromWorker): void {
+    if (!this.alive) return;
+    const copy = JSON.parse(JSON.stringify(message)) as unknown;
+    for (const listener of this.messageListeners) listener(copy);
+  }
+}
+
+async function startPool(count: number) {
+  const workers: FakeWorker[] = [];
+  const { logger, entries } = captureLogger();
+  const pool = new WorkerPool({
+    count,
+    logger,
+    fork: () => {
+      const worker = new FakeWorker();
+      workers.push(worker);
+      return worker;
+    },
+  });
+  await pool.start();
+  return { pool, workers, entries };
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const names = (resources: Resource[]) => resources.map((r) => `${r.name}@${r.version}`).sort();
+
+describe('WorkerPool', () => {
+  it('feeds every update to every worker and tracks the applied set', async () => {
+    const { pool, workers } = await startPool(3);
+    expect(await pool.apply({ resources: [cluster('default/api'), listener('default/web')], removed: [] })).toEqual([]);
+    expect(await pool.apply({ resources: [], removed: [{ type: ResourceType.RESOURCE_TYPE_CLUSTER, name: 'default/api' }] })).toEqual([]);
+    for (const worker of workers) expect(names(worker.dataPlane.resources())).toEqual(['default/web@v1']);
+    expect(names(pool.resources())).toEqual(['default/web@v1']);
+    await pool.close();
+    expect(workers.every((w) => w.closed)).toBe(true);
+  });
+
+  it('rejects a resource any worker rejects, and rolls back the workers that took it', async () => {
+    const { pool, workers } = await startPool(2);
+    await pool.apply({ resources: [listener('default/web', 'v1'), listener('default/new', 'v1')], removed: [] });
+    workers[1]!.dataPlane.reject = (r) => (r.version === 'v2' ? 'worker 2 cannot' : undefined);
+    const errors = await pool.apply({ resources: [listener('default/web', 'v2'), listener('default/other', 'v2')], removed: [] });
+    expect(errors.map((e) => [e.key?.name, e.message])).toEqual([
+      ['default/web', 'worker 2 cannot'],
+      ['default/other', 'worker 2 cannot'],
+    ]);
+    // Everyone is back on the previous version; what had none is gone everywhere.
+    for (const worker of workers) expect(names(worker.dataPlane.resources())).toEqual(['default/new@v1', 'default/web@v1']);
+    expect(names(pool.resources())).toEqual(['default/new@v1', 'default/web@v1']);
+    await pool.close();
+  });
+
+  it('restarts a worker that dies and feeds it the applied set', async () => {
+    const { pool, workers, entries } = await startPool(2);
+    await pool.apply({ resources: [cluster('default/api'), listener('default/web')], removed: [] });
+    workers[0]!.exit(1, null);
+    await until(() => workers.length === 3 && names(workers[2]!.dataPlane.resources()).length === 2);
+    expect(names(workers[2]!.dataPlane.resources())).toEqual(['default/api@v1', 'default/web@v1']);
+    expect(entries.find((e) => e.message === 'data-plane worker exited; restarting it')).toMatchObject({ worker: 0, code: 1 });
+    // Updates reach the new worker too.
+    await pool.apply({ resources: [listener('default/web', 'v2')], removed: [] });
+    expect(names(workers[2]!.dataPlane.resources())).toEqual(['default/api@v1', 'default/web@v2']);
+    await pool.close();
+  });
+
+  it('fails to start when a worker exits before it is ready', async () => {
+    const pool = new WorkerPool({
+      count: 1,
+      logger: captureLogger().logger,
+      fork: () => {
+        const worker = new FakeWorker(false);
+        setImmediate(() => worker.exit(1, null));
+        return worker;
+      },
+    });
+    await expect(pool.start()).rejects.toThrow(/exited before it was ready \(code 1/);
+    await pool.close();
+  });
+
+  it('does not restart workers while closing', async () => {
+    const { pool, workers } = await startPool(2);
+    await pool.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(workers).toHaveLength(2);
+  });
+});
+
+describe('mergeErrors and rollbackFor', () => {
+  const key = (name: string) => ({ type: ResourceType.RESOURCE_TYPE_LISTENER, name });
+  const error = (name: string, message: string) => ResourceError.fromPartial({ key: key(name), version: 'v2', message });
+
+  it('keeps the first message per resource', () => {
+    expect(mergeErrors([[error('a', 'one')], [error('a', 'two'), error('b', 'three')]]).map((e) => e.message)).toEqual(['one', 'three']);
+  });
+
+  it('rolls back only what some workers accepted', () => {
+    const before = new AppliedSet();
+    before.record({ resources: [listener('a', 'v1')], removed: [] }, []);
+    const answers = [[error('a', 'x'), error('c', 'x')], [error('c', 'x')], [error('b', 'x'), error('c', 'x')]];
+    expect(rollbackFor(answers, mergeErrors(answers), before)).toEqual({ resources: [listener('a', 'v1')], removed: [key('b')] });
+    expect(rollbackFor([[error('c', 'x')], [error('c', 'x')]], [error('c', 'x')], before)).toBeUndefined();
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentArgs, sanitizeId } from './options.js';
+
+const defaults = { hostname: 'Edge_Host.example.com', cores: 4 };
+const parse = (...argv: string[]) => parseAgentArgs(argv, defaults);
+const problems = (...argv: string[]) => {
+  try {
+    parse(...argv);
+  } catch (error) {
+    return (error as Error).message.split('\n');
+  }
+  throw new Error('expected a parse error');
+};
+
+describe('parseAgentArgs', () => {
+  it('applies defaults: admin on 127.0.0.1:9180, one worker per core, id from the host name', () => {
+    expect(parse('--controller', '10.0.0.5:9081')).toEqual({
+      controllers: ['10.0.0.5:9081'],
+      id: 'edge-host.example.com',
+      labels: {},
+      admin: { host: '127.0.0.1', port: 9180 },
+      cacheDir: undefined,
+      workers: 4,
+      listenAddress: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every flag', () => {
+    expect(
+      parse(
+        '--controller', 'c1:9081, [::1]:9082',
+        '--id', 'edge-1',
+        '--labels', 'zone=eu-1,tier=edge,example.com/role=',
+        '--admin-addr', ':0',
+        '--cache-dir', '/var/lib/agent',
+        '--workers', '2',
+        '--listen-address', '127.0.0.2',
+        '--log-level', 'debug',
+      ),
+    ).toEqual({
+      controllers: ['c1:9081', '[::1]:9082'],
+      id: 'edge-1',
+      labels: { zone: 'eu-1', tier: 'edge', 'example.com/role': '' },
+      admin: { host: '0.0.0.0', port: 0 },
+      cacheDir: '/var/lib/agent',
+      workers: 2,
+      listenAddress: '127.0.0.2',
+      logLevel: 'debug',
+    });
+  });
+
+  it('reports every bad flag at once, naming it', () => {
+    expect(
+      problems(
+        '--controller', 'nope,:9081,c:0',
+        '--id', 'Edge_1',
+        '--labels', 'zone,-bad=x,ok=v!',
+        '--admin-addr', 'localhost',
+        '--cache-dir', ' ',
+        '--workers', '0',
+        '--listen-address', 'eth0',
+        '--log-level', 'loud',
+      ),
+    ).toEqual([
+      '--controller: must be HOST:PORT with a port from 0 to 65535, not "nope"',
+      '--controller: ":9081" needs a host',
+      '--controller: "c:0" needs a port from 1 to 65535',
+      '--id: must be a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", at most 253 characters), not "Edge_1"',
+      '--labels: "zone" must be KEY=VALUE',
+      expect.stringMatching(/^--labels: key "-bad" must be/),
+      expect.stringMatching(/^--labels: value "v!" of "ok" must be/),
+      '--admin-addr: must be HOST:PORT with a port from 0 to 65535, not "localhost"',
+      '--cache-dir: must be a directory path, not empty',
+      '--workers: must be a whole number from 1 to 256, not "0"',
+      '--listen-address: must be an IPv4 or IPv6 address, not "eth0"',
+      '--log-level: must be one of error, warn, info, debug',
+    ]);
+  });
+
+  it('requires --controller', () => {
+    expect(problems()).toEqual(['--controller: required, e.g. --controller 127.0.0.1:9081']);
+  });
+
+  it('rejects unknown flags and positionals', () => {
+    expect(problems('--controller', 'c:1', '--bogus')[0]).toMatch(/--bogus/);
+    expect(problems('--controller', 'c:1', 'extra')[0]).toMatch(/extra/);
+  });
+
+  it('rejects a label key given twice and non-numeric workers', () => {
+    expect(problems('--controller', 'c:1', '--labels', 'a=1,a=2', '--workers', '2x')).toEqual([
+      '--labels: "a" is given twice',
+      '--workers: must be a whole number from 1 to 256, not "2x"',
+    ]);
+  });
+
+  it('answers help', () => {
+    expect(parse('--help')).toBe('help');
+  });
+});
+
+describe('sanitizeId', () => {
+  it.each([
+    ['Edge_Host.Example.COM', 'edge-host.example.com'],
+    ['-web-01-', 'web-01'],
+    ['a..b', 'a.b'],
+    ['___', 'agent'],
+    ['x'.repeat(70), 'x'.repeat(63)],
+  ])('%s -> %s', (name, id) => {
+    expect(sanitizeId(name)).toBe(id);
+  });
+});
