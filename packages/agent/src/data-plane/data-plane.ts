@@ -1,0 +1,263 @@
+import { BlockList } from 'node:net';
+import { ResourceType, type Cluster, type Endpoints, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
+import type { Pool } from 'undici';
+import type { ListenerView } from './http-proxy.js';
+import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
+import { CompiledRouteTable } from './router.js';
+import { clusterPoolSettings, compileCluster, type UpstreamCluster } from './upstream-cluster.js';
+import { UpstreamPools } from './upstream-pool.js';
+import { dedupeSources, parseCidr, validateResource, type Rejection } from './validate.js';
+
+export interface DataPlaneUpdate {
+  resources: Resource[];
+  removed: ResourceKey[];
+}
+
+export interface DataPlaneOptions {
+  /** Overrides every listener's bind address (several agents on one machine: 127.0.0.2 ...). */
+  listenAddress?: string;
+  logger: {
+    info(msg: string, meta?: object): void;
+    warn(msg: string, meta?: object): void;
+    error(msg: string, meta?: object): void;
+    debug(msg: string, meta?: object): void;
+  };
+  /** How long a removed listener drains in-flight requests before its sockets are destroyed. */
+  drainTimeoutMs?: number;
+  /** Test-only: accept listener port 0 (an ephemeral port; listeners() reports it). */
+  allowEphemeralPorts?: boolean;
+}
+
+const DEFAULT_DRAIN_MS = 30_000;
+
+/** Make-before-break order, also the order of resources(). */
+const TYPE_ORDER: readonly ResourceType[] = [
+  ResourceType.RESOURCE_TYPE_SECRET,
+  ResourceType.RESOURCE_TYPE_CLUSTER,
+  ResourceType.RESOURCE_TYPE_ENDPOINTS,
+  ResourceType.RESOURCE_TYPE_ROUTE_TABLE,
+  ResourceType.RESOURCE_TYPE_LISTENER,
+];
+
+const TYPE_OF = {
+  secret: ResourceType.RESOURCE_TYPE_SECRET,
+  cluster: ResourceType.RESOURCE_TYPE_CLUSTER,
+  endpoints: ResourceType.RESOURCE_TYPE_ENDPOINTS,
+  routeTable: ResourceType.RESOURCE_TYPE_ROUTE_TABLE,
+  listener: ResourceType.RESOURCE_TYPE_LISTENER,
+} as const satisfies Record<NonNullable<Resource['body']>['$case'], ResourceType>;
+
+function typeOf(resource: Resource): ResourceType {
+  return resource.body === undefined ? ResourceType.RESOURCE_TYPE_UNSPECIFIED : TYPE_OF[resource.body.$case];
+}
+
+function keyString(type: ResourceType, name: string): string {
+  return `${type}/${name}`;
+}
+
+/** Compiled artefacts kept across versions, keyed by the versions they were built from. */
+interface CompiledClusterEntry {
+  readonly clusterVersion: string;
+  readonly endpointsVersion: string;
+  readonly compiled: UpstreamCluster;
+}
+
+/**
+ * The agent's data plane: validates resources, compiles them into immutable tables and swaps
+ * them in atomically (DESIGN §5). Updates run one at a time, in call order.
+ */
+export class DataPlane {
+  private applied = new Map<string, Resource>();
+  private routeTables = new Map<string, { version: string; compiled: CompiledRouteTable }>();
+  private clusters = new Map<string, CompiledClusterEntry>();
+  private trusted = new Map<string, { version: string; list: BlockList | undefined }>();
+  private readonly listenerManager: ListenerManager;
+  private readonly pools = new UpstreamPools();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly drainTimeoutMs: number;
+
+  constructor(private readonly options: DataPlaneOptions) {
+    this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
+    this.listenerManager = new ListenerManager(this.drainTimeoutMs);
+  }
+
+  /**
+   * Validates every resource; applies the accepted ones as ONE atomic swap of immutable
+   * tables; returns one ResourceError per rejected resource (which keeps its previous
+   * version, or stays absent). Listener bind failures (EADDRINUSE, EACCES) are rejections too.
+   */
+  apply(update: DataPlaneUpdate): Promise<ResourceError[]> {
+    const run = this.queue.then(() => this.applyNow(update));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The applied resources (for /config_dump and the cache dir), sorted by type then name. */
+  resources(): Resource[] {
+    return [...this.applied.values()].sort((a, b) => {
+      const byType = TYPE_ORDER.indexOf(typeOf(a)) - TYPE_ORDER.indexOf(typeOf(b));
+      return byType !== 0 ? byType : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    });
+  }
+
+  /** Bound listeners: name -> { address, port } */
+  listeners(): Map<string, { address: string; port: number }> {
+    return this.listenerManager.listeners();
+  }
+
+  /** Stops listening, drains in-flight requests up to drainTimeoutMs, closes upstream pools. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.listenerManager.close();
+    await this.pools.close(this.drainTimeoutMs);
+  }
+
+  private async applyNow(update: DataPlaneUpdate): Promise<ResourceError[]> {
+    const errors: ResourceError[] = [];
+    const rejectResource = (resource: Resource, rejection: Rejection) => {
+      errors.push({ key: { type: typeOf(resource), name: resource.name }, version: resource.version, message: rejection.message, sources: rejection.sources });
+    };
+    if (this.closed) {
+      for (const r of update.resources) rejectResource(r, { message: 'the data plane is closed', sources: [] });
+      return errors;
+    }
+
+    // 1. The candidate set: what is applied, minus removals, plus every valid resource.
+    const candidate = new Map(this.applied);
+    for (const key of update.removed) candidate.delete(keyString(key.type, key.name));
+    const incomingClusters = new Map(update.resources.flatMap((r) => (r.body?.$case === 'cluster' ? [[r.name, r.body.value] as const] : [])));
+    const clusterSource = (name: string): Source | undefined => {
+      const body = candidate.get(keyString(ResourceType.RESOURCE_TYPE_CLUSTER, name))?.body;
+      return incomingClusters.get(name)?.source ?? (body?.$case === 'cluster' ? body.value.source : undefined);
+    };
+    const validateOptions = { allowEphemeralPorts: this.options.allowEphemeralPorts, clusterSource };
+    for (const resource of update.resources) {
+      const rejection = validateResource(resource, validateOptions);
+      if (rejection !== undefined) rejectResource(resource, rejection);
+      else candidate.set(keyString(typeOf(resource), resource.name), resource);
+    }
+
+    // 2. Two listeners on one address and port: the one that had it keeps it.
+    const listenerResources = [...candidate.values()].filter((r) => r.body?.$case === 'listener');
+    listenerResources.sort((a, b) => Number(this.applied.get(keyString(ResourceType.RESOURCE_TYPE_LISTENER, b.name)) === b) - Number(this.applied.get(keyString(ResourceType.RESOURCE_TYPE_LISTENER, a.name)) === a));
+    const owners = new Map<string, string>();
+    for (const resource of listenerResources) {
+      const listener = (resource.body as { value: Listener }).value;
+      const key = bindKey({ name: resource.name, address: this.bindAddress(listener), port: listener.port });
+      const owner = owners.get(key);
+      if (owner !== undefined) {
+        rejectResource(resource, { message: `port ${listener.port} is already used by listener ${owner}`, sources: dedupeSources(listener.sources) });
+        this.revert(candidate, resource);
+      } else owners.set(key, resource.name);
+    }
+
+    // 3. Compile route tables and clusters (reusing what did not change), prepare pools.
+    const routeTables = new Map<string, { version: string; compiled: CompiledRouteTable }>();
+    const clusterResources: [Resource, Cluster][] = [];
+    const endpointsOf = new Map<string, Resource>();
+    for (const resource of candidate.values()) {
+      const body = resource.body;
+      if (body?.$case === 'routeTable') routeTables.set(resource.name, this.compileRouteTable(resource, body.value));
+      else if (body?.$case === 'cluster') clusterResources.push([resource, body.value]);
+      else if (body?.$case === 'endpoints') endpointsOf.set(resource.name, resource);
+    }
+    const endpointsBody = (name: string): Endpoints | undefined => {
+      const body = endpointsOf.get(name)?.body;
+      return body?.$case === 'endpoints' ? body.value : undefined;
+    };
+    const nextPools = this.pools.prepare(clusterResources.flatMap(([r, c]) => clusterPoolSettings(c, endpointsBody(r.name))));
+    const clusters = new Map<string, CompiledClusterEntry>();
+    for (const [resource, cluster] of clusterResources) {
+      clusters.set(resource.name, this.compileCluster(resource, cluster, endpointsOf.get(resource.name), nextPools));
+    }
+    const clusterMap: ReadonlyMap<string, UpstreamCluster> = new Map([...clusters].map(([name, e]) => [name, e.compiled]));
+
+    // 4. Bind the sockets this version adds; a failed bind rejects that listener only.
+    const trusted = new Map<string, { version: string; list: BlockList | undefined }>();
+    const specOf = (resource: Resource): ListenerSpec => {
+      const listener = (resource.body as { value: Listener }).value;
+      let entry = this.trusted.get(resource.name);
+      if (entry?.version !== resource.version) entry = { version: resource.version, list: trustedProxies(listener.trustedProxies) };
+      trusted.set(resource.name, entry);
+      const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list };
+      return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view };
+    };
+    const specs: ListenerSpec[] = [];
+    await Promise.all(
+      [...candidate.values()]
+        .filter((r) => r.body?.$case === 'listener')
+        .map(async (resource) => {
+          const spec = specOf(resource);
+          try {
+            await this.listenerManager.bind(spec);
+            specs.push(spec);
+          } catch (err) {
+            const listener = (resource.body as { value: Listener }).value;
+            const code = (err as { code?: unknown }).code;
+            const message = `cannot listen on ${spec.address || '*'}:${spec.port}: ${typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)}`;
+            rejectResource(resource, { message, sources: dedupeSources(listener.sources) });
+            const previous = this.revert(candidate, resource);
+            if (previous !== undefined) {
+              const old = specOf(previous);
+              if (this.listenerManager.has(bindKey(old))) specs.push(old);
+              else candidate.delete(keyString(ResourceType.RESOURCE_TYPE_LISTENER, resource.name));
+            }
+          }
+        }),
+    );
+
+    // 5. The swap: one synchronous pass, so no request sees half of it.
+    this.listenerManager.commit(specs);
+    this.pools.commit(nextPools);
+    this.applied = candidate;
+    this.routeTables = routeTables;
+    this.clusters = clusters;
+    this.trusted = trusted;
+    if (errors.length > 0) this.options.logger.warn('rejected resources', { errors: errors.map((e) => ({ type: e.key?.type, name: e.key?.name, message: e.message })) });
+    this.options.logger.debug('applied data-plane update', { resources: update.resources.length, removed: update.removed.length, rejected: errors.length });
+    return errors;
+  }
+
+  private bindAddress(listener: Listener): string {
+    return this.options.listenAddress ?? listener.address;
+  }
+
+  /** Puts back the applied version of a rejected resource (or drops it); returns it. */
+  private revert(candidate: Map<string, Resource>, resource: Resource): Resource | undefined {
+    const key = keyString(typeOf(resource), resource.name);
+    const previous = this.applied.get(key);
+    if (previous === undefined) candidate.delete(key);
+    else candidate.set(key, previous);
+    return previous;
+  }
+
+  private compileRouteTable(resource: Resource, table: RouteTable): { version: string; compiled: CompiledRouteTable } {
+    const cached = this.routeTables.get(resource.name);
+    if (cached !== undefined && cached.version === resource.version) return cached;
+    return { version: resource.version, compiled: new CompiledRouteTable(table) };
+  }
+
+  private compileCluster(resource: Resource, cluster: Cluster, endpoints: Resource | undefined, pools: ReadonlyMap<string, Pool>): CompiledClusterEntry {
+    const endpointsVersion = endpoints?.version ?? '';
+    const cached = this.clusters.get(resource.name);
+    if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion) return cached;
+    const body = endpoints?.body?.$case === 'endpoints' ? endpoints.body.value : undefined;
+    const compiled = compileCluster(resource.name, cluster, body, pools, (policy) => {
+      this.options.logger.warn('load-balancing policy not supported by this agent version; using round robin', { cluster: resource.name, policy });
+    });
+    return { clusterVersion: resource.version, endpointsVersion, compiled };
+  }
+}
+
+function trustedProxies(cidrs: readonly string[]): BlockList | undefined {
+  if (cidrs.length === 0) return undefined;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const parsed = parseCidr(cidr);
+    if (parsed !== undefined) list.addSubnet(parsed.address, parsed.prefix, parsed.family);
+  }
+  return list;
+}

@@ -1,0 +1,382 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Dispatcher } from 'undici';
+import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
+import { LazyQuery, normalizeHost } from './router.js';
+import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
+
+// The HTTP/1.1 request path: route, split, balance, forward with undici `dispatch` (no
+// response stream object in between: chunks go straight to the client's socket, with
+// backpressure both ways), retry while the request can still be replayed.
+
+/** What a listener serves with, swapped whole on every config version. */
+export interface ListenerView {
+  /** undefined: the listener's route table is not (yet) known; every request gets a 404. */
+  readonly table: CompiledRouteTable | undefined;
+  readonly clusters: ReadonlyMap<string, UpstreamCluster>;
+  /** Peers whose X-Forwarded-* headers are kept and extended; undefined = none. */
+  readonly trustedProxies: BlockList | undefined;
+}
+
+/** Request headers never forwarded as they came (RFC 9110 §7.6.1, plus the ones we set). */
+const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Node answers "100-continue" itself; undici refuses to send Expect.
+  'expect',
+  'host',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+
+const TEXT_PLAIN = 'text/plain; charset=utf-8';
+
+/** Handles one request on a listener whose current view is `view` (captured by the caller). */
+export function proxyRequest(view: ListenerView, req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/';
+  let path: string;
+  let query: string;
+  const q = url.indexOf('?');
+  if (url.charCodeAt(0) === 47 /* / */) {
+    path = q < 0 ? url : url.slice(0, q);
+    query = q < 0 ? '' : url.slice(q + 1);
+  } else {
+    // Absolute form ("GET http://host/path"), as proxies may be sent.
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      sendError(res, 400, 'bad request target');
+      return;
+    }
+    path = parsed.pathname;
+    query = parsed.search.slice(1);
+  }
+  const host = req.headers.host;
+  const method = req.method ?? 'GET';
+  const vhost = view.table?.findVirtualHost(host);
+  const route = vhost?.match(method, path, req.headers, new LazyQuery(query));
+  if (route === undefined) {
+    sendError(res, 404, `no route for host "${host ?? ''}" path "${path}"`);
+    return;
+  }
+  const redirect = route.filters.redirect;
+  if (redirect !== undefined) {
+    const hostHeader = host ?? '';
+    const hostName = normalizeHost(hostHeader);
+    const portAt = hostHeader.lastIndexOf(':');
+    const port = portAt > hostHeader.lastIndexOf(']') ? hostHeader.slice(portAt + 1) : undefined;
+    res.writeHead(redirect.statusCode, { location: redirect.location('http', hostName, port, path, query, route.prefix), 'content-length': '0', server: 'sluice' });
+    res.end();
+    return;
+  }
+  new Exchange(view, route, req, res, path, query, host).start();
+}
+
+export function sendError(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    // Too late for a status: cut the response so the client sees it is incomplete.
+    res.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  res.writeHead(status, { 'content-type': TEXT_PLAIN, 'content-length': Buffer.byteLength(body), server: 'sluice' });
+  res.end(body);
+}
+
+function isConnectFailure(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN' ||
+    code === 'UND_ERR_CLOSED' ||
+    code === 'UND_ERR_DESTROYED'
+  );
+}
+
+const RETRY = new Error('retrying on another endpoint');
+const ABANDONED = new Error('request abandoned');
+
+/** One client request through its tries. One per request; its tries are `Attempt`s. */
+class Exchange {
+  private readonly body: IncomingMessage | null;
+  private readonly headers: string[];
+  private readonly upstreamPath: string;
+  private cluster: UpstreamCluster | undefined;
+  private tried: Set<UpstreamEndpoint> | undefined;
+  private retriesLeft: number;
+  /** The live try; callbacks of any other (abandoned) one are ignored. */
+  attempt: Attempt | undefined;
+  /** The request body started flowing to some backend: it cannot be replayed. */
+  bodyStarted = false;
+  finished = false;
+  private requestTimer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly view: ListenerView,
+    private readonly route: CompiledRoute,
+    private readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    path: string,
+    query: string,
+    host: string | undefined,
+  ) {
+    const cl = req.headers['content-length'];
+    this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined ? req : null;
+    const rewrite = route.filters.rewrite;
+    const outPath = rewrite === undefined ? path : rewrite.rewritePath(path, route.prefix);
+    const target = req.url as string;
+    this.upstreamPath = rewrite === undefined && target.charCodeAt(0) === 47 ? target : query === '' ? outPath : `${outPath}?${query}`;
+    this.headers = this.buildHeaders(host, rewrite?.hostname || undefined);
+    this.retriesLeft = route.retry.attempts;
+  }
+
+  private buildHeaders(host: string | undefined, rewriteHost: string | undefined): string[] {
+    const req = this.req;
+    const raw = req.rawHeaders;
+    const connection = req.headers.connection;
+    // Headers named in Connection are hop-by-hop too ("Connection: close, X-Foo").
+    const named = connection !== undefined && connection.includes(',') ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+    const namedOne = named === undefined && connection !== undefined ? connection.trim().toLowerCase() : undefined;
+    let out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      const lower = name.toLowerCase();
+      if (DROPPED_REQUEST_HEADERS.has(lower) || lower === namedOne || (named !== undefined && named.has(lower))) continue;
+      if (this.body === null && lower === 'content-length') continue;
+      out.push(name, raw[i + 1] as string);
+    }
+    const peer = clientAddress(req);
+    const trusted = this.view.trustedProxies !== undefined && peer !== '' && this.view.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+    // Node joins repeated X-Forwarded-* lines with ", ", so these are strings.
+    const xff = req.headers['x-forwarded-for'];
+    const xfp = req.headers['x-forwarded-proto'];
+    const xfh = req.headers['x-forwarded-host'];
+    out.push(
+      'x-forwarded-for',
+      trusted && typeof xff === 'string' ? `${xff}, ${peer}` : peer,
+      'x-forwarded-proto',
+      trusted && typeof xfp === 'string' ? xfp : 'http',
+    );
+    const forwardedHost = trusted && typeof xfh === 'string' ? xfh : host;
+    if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
+    const outHost = rewriteHost ?? host;
+    if (outHost !== undefined) out.push('host', outHost);
+    const modifier = this.route.filters.requestHeaders;
+    if (modifier !== undefined) out = modifier.applyToList(out);
+    return out;
+  }
+
+  start(): void {
+    this.res.once('close', this.onClientClose);
+    if (this.route.requestTimeoutMs > 0) this.requestTimer = setTimeout(this.onRequestTimeout, this.route.requestTimeoutMs);
+    const backend = this.route.backends.next();
+    if (backend === undefined) {
+      this.fail(503, 'no backend available');
+      return;
+    }
+    this.cluster = this.resolve(backend);
+    if (this.cluster !== undefined) this.tryOnce();
+  }
+
+  private resolve(backend: WeightedBackend): UpstreamCluster | undefined {
+    const cluster = backend.cluster === '' ? undefined : this.view.clusters.get(backend.cluster);
+    if (cluster === undefined) this.fail(503, backend.cluster === '' ? 'backend does not exist' : `upstream ${backend.cluster} is not available`);
+    return cluster;
+  }
+
+  private tryOnce(): void {
+    const cluster = this.cluster as UpstreamCluster;
+    const picked = cluster.balancer.pick({ clientAddress: '', exclude: this.tried });
+    if (picked.kind === 'none') {
+      this.fail(503, `${picked.reason} for upstream ${cluster.name}`);
+      return;
+    }
+    const endpoint = picked.endpoint;
+    const attempt = new Attempt(this, endpoint, cluster);
+    this.attempt = attempt;
+    cluster.balancer.onStart(endpoint);
+    const perTry = this.route.perTryTimeoutMs;
+    if (perTry > 0) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = setTimeout(this.onTryTimeout, perTry);
+    }
+    endpoint.pool.dispatch(
+      { path: this.upstreamPath, method: this.req.method as Dispatcher.HttpMethod, headers: this.headers, body: this.body },
+      attempt,
+    );
+  }
+
+  /** May another try start after `attempt` failed (before any byte reached the client)? */
+  retryAfter(attempt: Attempt, condition: boolean): boolean {
+    if (!condition || this.retriesLeft <= 0 || this.finished || this.res.headersSent) return false;
+    if (this.body !== null && this.bodyStarted) return false;
+    this.retriesLeft--;
+    (this.tried ??= new Set()).add(attempt.endpoint);
+    this.tryOnce();
+    return true;
+  }
+
+  /** The response is complete (or the client is gone): clear timers, once. */
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.attempt = undefined;
+    clearTimeout(this.requestTimer);
+    clearTimeout(this.tryTimer);
+    this.res.off('close', this.onClientClose);
+  }
+
+  /** An error answer before the response started (or a cut connection after). */
+  fail(status: number, message: string): void {
+    const attempt = this.attempt;
+    this.done();
+    attempt?.abandon();
+    sendError(this.res, status, message);
+  }
+
+  private readonly onClientClose = (): void => {
+    const attempt = this.attempt;
+    this.done();
+    attempt?.abandon();
+  };
+
+  private readonly onRequestTimeout = (): void => {
+    this.fail(504, 'upstream request timeout');
+  };
+
+  private readonly onTryTimeout = (): void => {
+    const attempt = this.attempt;
+    if (attempt === undefined || this.finished) return;
+    if (this.res.headersSent) {
+      this.fail(504, 'upstream request timeout');
+      return;
+    }
+    attempt.abandon();
+    if (!this.retryAfter(attempt, this.route.retry.timeout)) this.fail(504, 'upstream request timeout');
+  };
+
+  readonly onDrain = (): void => {
+    this.attempt?.controller?.resume();
+  };
+
+  get routeRetry(): CompiledRoute['retry'] {
+    return this.route.retry;
+  }
+
+  get responseHeaders(): CompiledRoute['filters']['responseHeaders'] {
+    return this.route.filters.responseHeaders;
+  }
+}
+
+/** One try against one endpoint: the undici dispatch handler. */
+class Attempt implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined;
+  private abandoned = false;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    private readonly exchange: Exchange,
+    readonly endpoint: UpstreamEndpoint,
+    private readonly cluster: UpstreamCluster,
+  ) {}
+
+  private live(): boolean {
+    return !this.abandoned && this.exchange.attempt === this;
+  }
+
+  /** Stop caring about this try: abort it upstream (now or as soon as it connects). */
+  abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.controller?.abort(ABANDONED);
+    this.end(false);
+  }
+
+  private ended = false;
+  private end(ok: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.cluster.balancer.onEnd(this.endpoint, { latencyMs: performance.now() - this.startedAt, ok });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (!this.live()) {
+      controller.abort(ABANDONED);
+      return;
+    }
+    this.exchange.bodyStarted = true;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (!this.live()) {
+      controller.abort(ABANDONED);
+      return;
+    }
+    const exchange = this.exchange;
+    if (exchange.routeRetry.retriesStatus(statusCode)) {
+      this.abandoned = true;
+      this.end(false);
+      if (exchange.retryAfter(this, true)) {
+        controller.abort(RETRY);
+        return;
+      }
+      this.abandoned = false;
+    }
+    const connection = headers.connection;
+    for (const name of HOP_BY_HOP_RESPONSE) delete headers[name];
+    if (typeof connection === 'string') {
+      for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
+    }
+    exchange.responseHeaders?.applyToObject(headers);
+    exchange.res.writeHead(statusCode, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.live()) return;
+    const res = this.exchange.res;
+    if (!res.write(chunk) && !controller.paused) {
+      controller.pause();
+      res.once('drain', this.exchange.onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.live()) return;
+    this.end(true);
+    const exchange = this.exchange;
+    exchange.done();
+    exchange.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (!this.live()) return;
+    const exchange = this.exchange;
+    this.abandoned = true;
+    this.end(false);
+    const connect = isConnectFailure(err);
+    const retry = exchange.routeRetry;
+    if (exchange.retryAfter(this, connect ? retry.connectFailure : retry.reset)) return;
+    exchange.fail(502, connect ? 'upstream connect error' : 'upstream connection reset');
+  }
+}
+
+/** The peer's address; IPv4-mapped IPv6 ("::ffff:10.0.0.1") as plain IPv4. */
+export function clientAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
