@@ -11,7 +11,7 @@ import { clusterResource, endpointsResource, filter, listenerResource, route, ro
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const LISTENER = 'default/web';
 
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanups: (() => PromiseLike<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -315,10 +315,13 @@ describe('DataPlane streaming', () => {
       }
       res.writeHead(200, { 'content-length': SIZE });
       let sent = 0;
-      const pump = () => {
+      const pump = (): void => {
         while (sent < SIZE) {
           sent += CHUNK.length;
-          if (!res.write(CHUNK)) return res.once('drain', pump);
+          if (!res.write(CHUNK)) {
+            res.once('drain', pump);
+            return;
+          }
         }
         res.end();
       };
