@@ -160,6 +160,50 @@ export class ResourceService {
   }
 
   /**
+   * Creates or updates an object on behalf of the controller itself, for kinds users may not
+   * write (Agent). Never reachable through the admin API. `build` gets the current object
+   * (undefined when absent) and returns the desired body, status included, or undefined to
+   * leave the object alone. The body is validated; server-managed metadata follow the same
+   * rules as user writes; a write that changes nothing is skipped; a race with another writer
+   * re-runs `build` on the newer object.
+   */
+  async upsertInternal(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    build: (current: Resource | undefined) => Record<string, unknown> | undefined,
+  ): Promise<'created' | 'updated' | 'unchanged' | 'skipped'> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.read(kind, namespace, name);
+      const body = build(current?.object);
+      if (body === undefined) return 'skipped';
+      const result = validateResource({ apiVersion: API_VERSION, kind: kind.kind, ...body });
+      if (!result.ok) {
+        throw new ControllerError('invalid', `${kind.kind} "${name}" is invalid: ${result.errors.map(formatCause).join('; ')}`, {
+          kind: kind.kind,
+          name,
+          causes: result.errors,
+        });
+      }
+      const desired = result.value;
+      if (desired.kind !== kind.kind || desired.metadata.name !== name || (kind.namespaced && desired.metadata.namespace !== (namespace ?? 'default'))) {
+        throw new ControllerError('internal', `upsert of ${kind.singular} "${name}" was given another object`);
+      }
+      // Compared as stored (JSON), so an undefined field is no change.
+      const status = jsonCopy((desired as { status?: unknown }).status);
+      if (current && sameDesiredState(current.object, desired) && isDeepStrictEqual((current.object as { status?: unknown }).status, status)) {
+        return 'unchanged';
+      }
+      const next = current ? this.nextObject(current.object, desired) : this.newObject(desired);
+      const object = (status === undefined ? next : { ...next, status }) as Resource;
+      const key = this.keyOf(kind, desired);
+      const written = await this.store.txn([{ key, modRevision: current?.kv.modRevision ?? 0 }], [{ type: 'put', key, value: encode(object) }]);
+      if (written.succeeded) return current ? 'updated' : 'created';
+      if (attempt >= MAX_CAS_RETRIES) throw busy(kind, name);
+    }
+  }
+
+  /**
    * Applies many objects all-or-nothing: every object is validated first (causes carry
    * `items[i].`), then one transaction creates or replaces those whose desired state changed,
    * guarded by compare-and-swap on every key it read.
@@ -451,4 +495,8 @@ function readOnly(kind: KindInfo): ControllerError {
   return new ControllerError('method-not-allowed', `${kind.plural} are written by the controller and cannot be changed through the API`, {
     kind: kind.kind,
   });
+}
+
+function jsonCopy(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
 }
