@@ -1,0 +1,84 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { LoadBalancingPolicy, MatchType, Protocol, type Resource } from '@sluice/proto';
+import { describe, expect, it } from 'vitest';
+import { clusterResource, endpointsResource, listenerResource, route, routeTableResource, vhost } from './test-support/resources.js';
+import { parseCidr, validateResource } from './validate.js';
+
+const table = (...routes: Parameters<typeof route>[]) => routeTableResource('default/web', [vhost(['*'], routes.map((args) => route(...args)))]);
+
+describe('validateResource', () => {
+  it('accepts the smallest valid resources', () => {
+    for (const r of [listenerResource('default/web', { port: 80 }), clusterResource('default/a'), endpointsResource('default/a', [{ port: 8080 }]), table(['default/r/rule/0/match/0', 'default/a'])]) {
+      expect(validateResource(r)).toBeUndefined();
+    }
+  });
+
+  it('rejects a bad regular expression, naming the route and its source', () => {
+    const r = table(['default/shop/rule/1/match/0', 'default/a', {}, { path: { type: MatchType.MATCH_TYPE_REGULAR_EXPRESSION, value: '/v[0-9' } }]);
+    const rejection = validateResource(r);
+    expect(rejection?.message).toMatch(/^virtual_hosts\[0\]\.routes\[0\] \(default\/shop\/rule\/1\/match\/0\)\.match\.path\.value: invalid regular expression "\/v\[0-9"/);
+    expect(rejection?.sources).toEqual([{ kind: 'Route', namespace: 'default', name: 'shop' }]);
+    const header = table(['default/shop/rule/0/match/0', 'default/a', {}, { headers: [{ name: 'x', type: MatchType.MATCH_TYPE_REGULAR_EXPRESSION, value: '(' }] }]);
+    expect(validateResource(header)?.message).toContain('match.headers[0].value: invalid regular expression');
+  });
+
+  it.each([
+    ['compression', { algorithms: [], minBytes: 0, contentTypes: [] }, 'Compression'],
+    ['cache', { maxBytes: 1, defaultTtlMs: 1 }, 'Cache'],
+    ['rateLimit', { requestsPerSecond: 1, burst: 1 }, 'RateLimit'],
+    ['ipAccess', { allow: [], deny: [] }, 'IpAccess'],
+    ['requestMirror', { cluster: 'x', percent: 1 }, 'RequestMirror'],
+  ] as const)('rejects the %s filter this agent version does not implement', ($case, value, name) => {
+    const filters = [{ filter: { $case, value } }] as unknown as ReturnType<typeof route>['filters'];
+    const rejection = validateResource(table(['default/shop/rule/0/match/0', 'default/a', { filters }]));
+    expect(rejection?.message).toContain(`filters[0]: filter ${name} is not supported by this agent version`);
+    expect(rejection?.sources).toEqual([{ kind: 'Route', namespace: 'default', name: 'shop' }]);
+  });
+
+  it('rejects listeners other than HTTP, and bad ports, addresses and CIDRs', () => {
+    const sources = [{ kind: 'Listener', namespace: 'default', name: 'web' }];
+    expect(validateResource(listenerResource('default/web', { port: 443, protocol: Protocol.PROTOCOL_HTTPS }))).toEqual({
+      message: 'protocol: HTTPS listeners are not supported by this agent version',
+      sources,
+    });
+    expect(validateResource(listenerResource('default/web', { port: 5432, protocol: Protocol.PROTOCOL_TCP }))?.message).toContain('TCP listeners are not supported');
+    expect(validateResource(listenerResource('default/web', { port: 80, protocol: Protocol.PROTOCOL_UNSPECIFIED }))?.message).toMatch(/^protocol: must be set/);
+    expect(validateResource(listenerResource('default/web', { port: 0 }))?.message).toBe('port: must be 1-65535, got 0');
+    expect(validateResource(listenerResource('default/web', { port: 0 }), { allowEphemeralPorts: true })).toBeUndefined();
+    expect(validateResource(listenerResource('default/web', { port: 70000 }))?.message).toBe('port: must be 1-65535, got 70000');
+    expect(validateResource(listenerResource('default/web', { port: 80, address: 'nope' }))?.message).toContain('address');
+    expect(validateResource(listenerResource('default/web', { port: 80, trustedProxies: ['10.0.0.0/33'] }))?.message).toContain('trusted_proxies[0]');
+  });
+
+  it('rejects unknown enums, bad endpoints and unsupported cluster features', () => {
+    expect(validateResource(clusterResource('default/a', LoadBalancingPolicy.UNRECOGNIZED))?.message).toMatch(/^load_balancing\.policy/);
+    expect(validateResource(clusterResource('default/a', LoadBalancingPolicy.LOAD_BALANCING_POLICY_UNSPECIFIED))?.message).toMatch(/^load_balancing\.policy/);
+    expect(validateResource(clusterResource('default/a', undefined, { tls: { enabled: true, sni: '', insecureSkipVerify: false, caSecret: '' } }))?.message).toContain('not supported');
+    const ep = endpointsResource('default/a', [{ port: 0 }]);
+    expect(validateResource(ep, { clusterSource: () => ({ kind: 'Upstream', namespace: 'default', name: 'a' }) })).toEqual({
+      message: 'endpoints[0].port: must be 1-65535, got 0',
+      sources: [{ kind: 'Upstream', namespace: 'default', name: 'a' }],
+    });
+    expect(validateResource(table(['default/r/rule/0/match/0', 'default/a', { retry: { attempts: 1, on: ['sometimes'], perTryTimeoutMs: 0 } }]))?.message).toContain('retry.on[0]: unknown condition "sometimes"');
+    expect(validateResource(table(['default/r/rule/0/match/0', 'default/a', {}, { path: { type: MatchType.MATCH_TYPE_UNSPECIFIED, value: '/' } }]))?.message).toContain('match.path.type');
+  });
+
+  it('checks that secrets hold a PEM certificate and key', () => {
+    const secret = (certificateChain: string, privateKey: string): Resource => ({
+      name: 'default/tls',
+      version: 'v1',
+      body: { $case: 'secret', value: { sources: [{ kind: 'Secret', namespace: 'default', name: 'tls' }], certificateChain, privateKey } },
+    });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const rejection = validateResource(secret('not a cert', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()));
+    expect(rejection?.message).toMatch(/^certificate_chain: not a PEM certificate/);
+    expect(rejection?.sources).toEqual([{ kind: 'Secret', namespace: 'default', name: 'tls' }]);
+  });
+
+  it('parses CIDRs', () => {
+    expect(parseCidr('10.0.0.0/8')).toEqual({ address: '10.0.0.0', prefix: 8, family: 'ipv4' });
+    expect(parseCidr('::1')).toEqual({ address: '::1', prefix: 128, family: 'ipv6' });
+    expect(parseCidr('10.0.0.1/x')).toBeUndefined();
+    expect(parseCidr('example.com')).toBeUndefined();
+  });
+});
