@@ -99,3 +99,12 @@ export function makeResource(name: string, body: Body, sources: readonly Source[
 export function keyOf(r: { type: ResourceType; name: string }): string {
   return resourceKey(r.type, r.name);
 }
+
+/**
+ * A resource as people read it (`sluicectl translate`, golden files): type, name, version and
+ * the body in proto JSON, e.g. `{type: RESOURCE_TYPE_CLUSTER, name, version, cluster: {...}}`.
+ */
+export function resourceToJSON(r: DataPlaneResource): Record<string, unknown> {
+  const { name: _name, version: _version, ...body } = WireResource.toJSON(r.resource) as Record<string, unknown>;
+  return { type: r.type, name: r.name, version: r.version, ...body };
+}

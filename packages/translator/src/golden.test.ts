@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseYamlDocuments, toYaml } from '@sluice/api';
-import { Resource as WireResource, type Source } from '@sluice/proto';
-import { checkConsistency, resourceKey, snapshotFor, translate, type Translation } from './index.js';
+import type { Source } from '@sluice/proto';
+import { checkConsistency, resourceKey, resourceToJSON, snapshotFor, translate, type Translation } from './index.js';
 import { loadResources } from './test-support/load.js';
 
 const TESTDATA = fileURLToPath(new URL('../testdata/', import.meta.url));
@@ -30,10 +30,10 @@ function goldenView(t: Translation, agents: readonly Record<string, string>[]): 
   return {
     revision: t.revision,
     resources: [...t.resources.values()].map((r) => {
-      const { name: _name, version: _version, ...body } = WireResource.toJSON(r.resource) as Record<string, unknown>;
+      const { type: _type, name: _name, version, ...body } = resourceToJSON(r);
       return {
         key: resourceKey(r.type, r.name),
-        version: r.version,
+        version,
         sources: r.sources.map(showSource),
         references: r.references.map((ref) => resourceKey(ref.type, ref.name)),
         ...body,

@@ -2,6 +2,7 @@
 // data-plane resources and per-agent-group snapshots out; no I/O, no clock, no randomness.
 export { translate } from './translate.js';
 export type { ListenerSelection, Problem, TranslateOptions, Translation } from './translate.js';
+export { resourceToJSON } from './data-plane-resource.js';
 export type { DataPlaneResource, ResourceRef } from './data-plane-resource.js';
 export { snapshotFor, checkConsistency } from './snapshot.js';
 export type { Snapshot } from './snapshot.js';
