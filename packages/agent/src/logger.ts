@@ -12,13 +12,14 @@ export function createLogger(options: { level?: string; component?: string; fiel
   return winston.createLogger({
     level: options.level ?? 'info',
     defaultMeta: Object.keys(meta).length > 0 ? meta : undefined,
-    format: winston.format.combine(stampTime(), winston.format.json()),
+    // deterministic: false keeps insertion order (the default sorts keys, which would bury `time`).
+    format: winston.format.combine(stampTime(), winston.format.json({ deterministic: false })),
     transports: [new winston.transports.Console()],
   });
 }
 
-/** Puts the time first as `time` (winston's timestamp format would add a second field). */
-const stampTime = winston.format((info) => Object.assign({ time: new Date().toISOString() }, info));
+/** Puts `time`, `level` and `message` first (winston's timestamp format would add a second field). */
+const stampTime = winston.format((info) => Object.assign({ time: new Date().toISOString(), level: info.level, message: info.message }, info));
 
 /** A logger that drops everything, for unit tests. */
 export function silentLogger(): Logger {

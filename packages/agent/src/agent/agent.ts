@@ -19,7 +19,7 @@ export interface RunningAgent {
 
 /** Seams for in-process tests; production uses the defaults. */
 export interface AgentDeps {
-  createDataPlane?: (options: DataPlaneOptions) => ListeningDataPlane | Promise<ListeningDataPlane>;
+  createDataPlane?: (options: DataPlaneOptions) => ListeningDataPlane;
   openStream?: OpenStream;
   timing?: Partial<DiscoveryTiming>;
 }

@@ -1,12 +1,7 @@
+import { DataPlane } from '../data-plane/data-plane.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 
-/**
- * The one place the agent names the concrete data plane (in process or in a worker).
- * Interim: data-plane/data-plane.ts is being written; a computed specifier keeps this package
- * compiling until it lands. Replace with a static import then.
- */
-export async function createDataPlane(options: DataPlaneOptions): Promise<ListeningDataPlane> {
-  const specifier = '../data-plane/data-plane.js';
-  const { DataPlane } = (await import(specifier)) as { DataPlane: new (options: DataPlaneOptions) => ListeningDataPlane };
+/** The one place the agent names the concrete data plane (in process or in a worker). */
+export function createDataPlane(options: DataPlaneOptions): ListeningDataPlane {
   return new DataPlane(options);
 }

@@ -1,10 +1,7 @@
-import type { Resource, ResourceError, ResourceKey } from '@sluice/proto';
+import type { Resource, ResourceError } from '@sluice/proto';
+import type { DataPlaneOptions, DataPlaneUpdate } from '../data-plane/data-plane.js';
 
-/** One change to the data plane: resources to add or replace, keys to drop. */
-export interface DataPlaneUpdate {
-  resources: Resource[];
-  removed: ResourceKey[];
-}
+export type { DataPlaneOptions, DataPlaneUpdate };
 
 /**
  * What the agent needs of a data plane: the in-process DataPlane (data-plane/data-plane.ts)
@@ -23,11 +20,3 @@ export interface DataPlanePort {
 export interface ListeningDataPlane extends DataPlanePort {
   listeners(): Map<string, { address: string; port: number }>;
 }
-
-export interface DataPlaneOptions {
-  listenAddress?: string;
-  logger: { info: LogMethod; warn: LogMethod; error: LogMethod; debug: LogMethod };
-  drainTimeoutMs?: number;
-}
-
-type LogMethod = (message: string, meta?: Record<string, unknown>) => unknown;

@@ -7,4 +7,4 @@ import { WORKER_CONFIG_ENV, type WorkerConfig } from './worker-messages.js';
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig;
 const logger = createLogger({ level: config.logLevel, component: 'agent', fields: { worker: cluster.worker?.id } });
-await runWorker(config, logger, createDataPlane);
+runWorker(config, logger, createDataPlane);

@@ -9,11 +9,11 @@ import { ResourceError } from '@sluice/proto';
  * process group; the primary decides when a worker drains, so workers ignore them and leave
  * when told to (or when the primary is gone).
  */
-export async function runWorker(config: WorkerConfig, logger: Logger, createDataPlane: (options: DataPlaneOptions) => ListeningDataPlane | Promise<ListeningDataPlane>): Promise<void> {
+export function runWorker(config: WorkerConfig, logger: Logger, createDataPlane: (options: DataPlaneOptions) => ListeningDataPlane): void {
   const send = (message: FromWorker) => {
     if (process.connected) process.send?.(message);
   };
-  const dataPlane = await createDataPlane({ listenAddress: config.listenAddress, logger });
+  const dataPlane = createDataPlane({ listenAddress: config.listenAddress, logger });
   let queue: Promise<void> = Promise.resolve();
   let closing = false;
   const close = (reason: string) => {
