@@ -1,4 +1,4 @@
-import type { Resource as ApiResource, Listener, TCPRoute, UDPRoute } from '@sluice/api';
+import type { Resource as ApiResource, Listener, Route, TCPRoute, UDPRoute } from '@sluice/api';
 import { Protocol, ResourceType, type Secret } from '@sluice/proto';
 import { report, secretMaterial, type Context, type Problem } from './context.js';
 import { compareSources, keyOf, makeResource, type DataPlaneResource } from './data-plane-resource.js';
@@ -93,7 +93,7 @@ function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<stri
 /** Resolves a route's parentRefs to accepted listeners, reporting the ones it cannot attach to. */
 function parentsOf(
   ctx: Context,
-  route: ApiResource & { kind: 'Route' | 'TCPRoute' | 'UDPRoute'; spec: { parentRefs: { name: string; namespace?: string | undefined }[] } },
+  route: Route | TCPRoute | UDPRoute,
   listeners: ReadonlyMap<string, Listener>,
   accepted: ReadonlyMap<string, AcceptedListener>,
 ): AcceptedListener[] {
@@ -107,8 +107,7 @@ function parentsOf(
     }
     const a = accepted.get(name);
     if (a === undefined || out.includes(a)) continue; // not served (reported on it), or named twice
-    const wantsHttp = route.kind === 'Route';
-    if (wantsHttp !== isHttp(a.protocol) || (!wantsHttp && l4KindFor(a.protocol) !== route.kind)) {
+    if ((l4KindFor(a.protocol) ?? 'Route') !== route.kind) {
       report(
         ctx,
         route,
