@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { validateResource, type Resource } from '@sluice/api';
-import { checkConsistency, snapshotFor, translate, type Translation } from '@sluice/translator';
+import { checkConsistency, snapshotFor, translate, type DataPlaneResource, type Translation } from '@sluice/translator';
 import { silentLogger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import { Watchable } from '../watchable.js';
 import { SnapshotCache } from './snapshot-cache.js';
-import type { Translator } from './translator-port.js';
 
 function object(body: unknown): Resource {
   const result = validateResource(body);
@@ -55,7 +54,7 @@ function translator() {
 
 function cache(t: ReturnType<typeof translator>) {
   const source = new Watchable<ResourceSnapshot>();
-  return { source, cache: new SnapshotCache(source, t as unknown as Translator<Translation>, silentLogger()) };
+  return { source, cache: new SnapshotCache<DataPlaneResource, Translation>(source, t, silentLogger()) };
 }
 
 describe('SnapshotCache', () => {

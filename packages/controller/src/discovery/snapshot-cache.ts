@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import type { Runner } from '../runner.js';
 import { Watchable } from '../watchable.js';
-import type { GroupSnapshot, Labels, TranslationOutput, Translator } from './translator-port.js';
+import type { GroupSnapshot, Labels, ServedResource, TranslationOutput, Translator } from './translator-port.js';
 
 /** What the discovery server needs from the cache (STYLE §4): a change signal and a lookup. */
 export interface SnapshotSource {
@@ -31,21 +31,21 @@ const NOT_TRANSLATED = new Set(['Agent']);
  * it only then. A failed or inconsistent translation is logged and the last good one stays in
  * force (STYLE §3). Resources are encoded once by the translator and shared by every stream.
  */
-export class SnapshotCache<T extends TranslationOutput = TranslationOutput> implements Runner, SnapshotSource {
+export class SnapshotCache<R extends ServedResource, T extends TranslationOutput<R>> implements Runner, SnapshotSource {
   readonly name = 'snapshot-cache';
   readonly translations = new Watchable<T>();
   readonly outputs = new Watchable<CacheOutput>();
   private current: T | undefined;
   /** Group snapshots of `current`, by label set; those asked for are the label sets in use. */
-  private groups = new Map<string, { labels: Labels; group: GroupSnapshot | undefined }>();
-  private readonly checked = new WeakSet<GroupSnapshot>();
+  private groups = new Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }>();
+  private readonly checked = new WeakSet<GroupSnapshot<R>>();
   private lastInputs: ReadonlyMap<string, Resource> | undefined;
   private lastProblems: readonly unknown[] = [];
   private loop: Promise<void> | undefined;
 
   constructor(
     private readonly source: Watchable<ResourceSnapshot>,
-    private readonly translator: Translator<T>,
+    private readonly translator: Translator<R, T>,
     private readonly logger: Logger,
   ) {}
 
@@ -71,7 +71,7 @@ export class SnapshotCache<T extends TranslationOutput = TranslationOutput> impl
     const key = labelsKey(labels);
     const memo = this.groups.get(key);
     if (memo) return memo.group;
-    let group: GroupSnapshot | undefined;
+    let group: GroupSnapshot<R> | undefined;
     try {
       group = this.translator.snapshotFor(current, labels);
       const problems = this.problemsOf(group);
@@ -109,10 +109,10 @@ export class SnapshotCache<T extends TranslationOutput = TranslationOutput> impl
   private translateChecked(
     revision: number,
     inputs: Resource[],
-  ): { translation: T; groups: Map<string, { labels: Labels; group: GroupSnapshot | undefined }> } | undefined {
+  ): { translation: T; groups: Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }> } | undefined {
     const keeping = this.current ? `keeping revision ${this.current.revision}` : 'no snapshot to serve yet';
     let translation: T;
-    const groups = new Map<string, { labels: Labels; group: GroupSnapshot | undefined }>();
+    const groups = new Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }>();
     const problems: string[] = [];
     try {
       translation = this.translator.translate(inputs, { revision });
@@ -139,7 +139,7 @@ export class SnapshotCache<T extends TranslationOutput = TranslationOutput> impl
     return { translation, groups };
   }
 
-  private problemsOf(group: GroupSnapshot): string[] {
+  private problemsOf(group: GroupSnapshot<R>): string[] {
     if (this.checked.has(group)) return [];
     const problems = this.translator.checkConsistency(group.resources);
     if (problems.length === 0) this.checked.add(group);

@@ -20,21 +20,21 @@ export interface ServedResource {
 }
 
 /** What one group of agents (same matched listeners) gets, in make-before-break order. */
-export interface GroupSnapshot {
+export interface GroupSnapshot<R extends ServedResource = ServedResource> {
   readonly revision: number;
   readonly version: string;
-  readonly resources: readonly ServedResource[];
+  readonly resources: readonly R[];
 }
 
-export interface TranslationOutput {
+export interface TranslationOutput<R extends ServedResource = ServedResource> {
   readonly revision: number;
-  readonly resources: ReadonlyMap<string, ServedResource>;
+  readonly resources: ReadonlyMap<string, R>;
   readonly problems: readonly unknown[];
 }
 
 /** The translator's functions, injected so the cache can be tested with a fake one. */
-export interface Translator<T extends TranslationOutput = TranslationOutput> {
+export interface Translator<R extends ServedResource, T extends TranslationOutput<R>> {
   translate(resources: readonly Resource[], options: { revision: number }): T;
-  snapshotFor(translation: T, labels: Labels): GroupSnapshot;
-  checkConsistency(resources: readonly ServedResource[]): string[];
+  snapshotFor(translation: T, labels: Labels): GroupSnapshot<R>;
+  checkConsistency(resources: Iterable<R>): string[];
 }

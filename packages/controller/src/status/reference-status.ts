@@ -1,9 +1,9 @@
-import { isDeepStrictEqual } from 'node:util';
-import { kindInfo, resourceReferences, type Condition, type Resource } from '@sluice/api';
+import { kindInfo, resourceReferences, type Resource } from '@sluice/api';
 import type { Logger } from '../logger.js';
 import type { ResourceCache, ResourceSnapshot } from '../resources/resource-cache.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import type { Runner } from '../runner.js';
+import { objectIdentity, withConditions, type WantedCondition } from './conditions.js';
 
 /** Kinds that refer to other objects and so carry a ResolvedRefs condition. */
 const REFERRING_KINDS = new Set(['Listener', 'Route', 'TCPRoute', 'UDPRoute']);
@@ -50,7 +50,7 @@ export class ReferenceStatus implements Runner {
 
   private async reconcile(snapshot: ResourceSnapshot): Promise<void> {
     const existing = new Set<string>();
-    for (const object of snapshot.objects.values()) existing.add(identity(object.kind, object.metadata.namespace, object.metadata.name));
+    for (const object of snapshot.objects.values()) existing.add(objectIdentity(object.kind, object.metadata.namespace, object.metadata.name));
 
     for (const object of snapshot.objects.values()) {
       if (!REFERRING_KINDS.has(object.kind)) continue;
@@ -67,48 +67,17 @@ export class ReferenceStatus implements Runner {
 
 /** The object's status with this runner's conditions brought up to date, or undefined if nothing changes. */
 export function desiredStatus(object: Resource, existing: ReadonlySet<string>, now: Date): Record<string, unknown> | undefined {
-  const missing = resourceReferences(object).filter((ref) => !existing.has(identity(ref.kind, ref.namespace, ref.name)));
-  const generation = object.metadata.generation;
-  const wanted: Omit<Condition, 'lastTransitionTime'>[] = [
-    {
-      type: 'Accepted',
-      status: 'True',
-      reason: 'Accepted',
-      message: 'Valid and stored',
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    },
+  const missing = resourceReferences(object).filter((ref) => !existing.has(objectIdentity(ref.kind, ref.namespace, ref.name)));
+  const wanted: WantedCondition[] = [
+    { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Valid and stored' },
     missing.length === 0
-      ? {
-          type: 'ResolvedRefs',
-          status: 'True',
-          reason: 'ResolvedRefs',
-          message: 'All references resolved',
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        }
+      ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved' }
       : {
           type: 'ResolvedRefs',
           status: 'False',
           reason: 'RefNotFound',
           message: missing.map((ref) => `${ref.kind} ${ref.namespace}/${ref.name} not found (${ref.field})`).join('; '),
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
         },
   ];
-
-  const current = ((object as { status?: Record<string, unknown> }).status ?? {});
-  const before = Array.isArray(current.conditions) ? (current.conditions as Condition[]) : [];
-  const conditions: Condition[] = before.filter((c) => !OWNED.has(c.type));
-  for (const want of wanted) {
-    const previous = before.find((c) => c.type === want.type);
-    // lastTransitionTime moves only when the status value flips, as in Kubernetes.
-    const lastTransitionTime =
-      previous && previous.status === want.status ? previous.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    conditions.push({ ...want, lastTransitionTime });
-  }
-  conditions.sort((a, b) => a.type.localeCompare(b.type));
-  if (isDeepStrictEqual(before, conditions)) return undefined;
-  return { ...current, conditions };
-}
-
-function identity(kind: string, namespace: string | undefined, name: string): string {
-  return `${kind}/${namespace ?? ''}/${name}`;
+  return withConditions(object, OWNED, wanted, now);
 }
