@@ -1,9 +1,12 @@
 // Cross-process: the built `sluice agent` binary (npx tsc -b builds it), alone and against the
 // real `sluice controller`.
 import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentProcess, ControllerProcess, freePort, ManagedProcess, sluiceBin, tempDir } from '@sluice/testing';
+import { AgentProcess, ControllerProcess, freePort, ManagedProcess, sluiceBin, startBackend, tempDir } from '@sluice/testing';
 import { describe, expect, it } from 'vitest';
+import { clusterResource, endpointsResource, listenerResource, route, routeTableResource, vhost } from '../data-plane/test-support/resources.js';
+import { encode } from './cache-dir.js';
 
 async function runAgentCommand(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   await using proc = new ManagedProcess(process.execPath, [sluiceBin, 'agent', ...args]);
@@ -23,6 +26,18 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A cache dir holding one HTTP listener on `port` that routes everything to a backend. */
+async function writeShopCache(cacheDir: string, backendPort: number, port: number): Promise<void> {
+  await mkdir(cacheDir);
+  const resources = [
+    clusterResource('default/shop'),
+    endpointsResource('default/shop', [{ port: backendPort }]),
+    routeTableResource('default/web', [vhost(['*'], [route('default/shop', 'default/shop')])]),
+    listenerResource('default/web', { port }),
+  ];
+  await writeFile(join(cacheDir, 'config.json'), encode({ revision: 3, snapshotVersion: 's3', resources }));
 }
 
 describe('sluice agent flags', () => {
@@ -54,6 +69,40 @@ describe('sluice agent flags', () => {
 });
 
 describe('sluice agent process', () => {
+  it('restarts a data-plane worker that dies and keeps serving', async () => {
+    await using dir = await tempDir();
+    await using backend = await startBackend('shop-1');
+    const port = await freePort();
+    await writeShopCache(join(dir.path, 'cache'), backend.port, port);
+    await using agent = await AgentProcess.start({ controller: `127.0.0.1:${await freePort()}`, id: 'phoenix', cacheDir: join(dir.path, 'cache'), workers: 2 });
+    await agent.ready();
+    const started = agent.process.stdoutLines.filter((l) => l.includes('"data-plane worker started"')).map((l) => JSON.parse(l) as { pid: number });
+    expect(started).toHaveLength(2);
+    process.kill(started[0]!.pid, 'SIGKILL');
+    await agent.process.waitForLine((l) => l.includes('"data-plane worker restarted"'));
+    for (let i = 0; i < 4; i++) expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('shop-1\n');
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it.each([1, 2])('serves traffic from its cache dir with no controller (--workers %i)', async (workers) => {
+    await using dir = await tempDir();
+    await using backend = await startBackend('shop-1');
+    const port = await freePort();
+    await writeShopCache(join(dir.path, 'cache'), backend.port, port);
+
+    await using agent = await AgentProcess.start({ controller: `127.0.0.1:${await freePort()}`, id: 'cached', cacheDir: join(dir.path, 'cache'), workers });
+    await agent.ready();
+    const dump = await getJson(`${agent.adminUrl}/config_dump`);
+    expect(dump).toMatchObject({ lastAppliedRevision: 3, configSource: 'cache', nacks: [] });
+    expect(dump.resources.map((r: { name: string }) => r.name).sort()).toEqual(['default/shop', 'default/shop', 'default/web', 'default/web']);
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/cart`);
+      expect(await res.text()).toBe('shop-1\n');
+    }
+    expect(backend.requests).toBe(4);
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+  });
+
   it('serves /healthz and /readyz 503 with no controller, and exits 0 on SIGTERM', async () => {
     await using agent = await AgentProcess.start({ controller: `127.0.0.1:${await freePort()}`, id: 'lonely' });
     expect((await fetch(`${agent.adminUrl}/healthz`)).status).toBe(200);

@@ -11,6 +11,7 @@ import { WorkerPool, type WorkerHandle } from './worker-pool.js';
 class FakeWorker implements WorkerHandle {
   static nextId = 1;
   readonly id = FakeWorker.nextId++;
+  readonly pid = undefined;
   readonly dataPlane = new MemoryDataPlane();
   private messageListeners: ((message: unknown) => void)[] = [];
   private exitListeners: ((code: number | null, signal: string | null) => void)[] = [];

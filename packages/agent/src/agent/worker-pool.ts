@@ -10,6 +10,7 @@ import { applyMessage, errorsOf, isFromWorker, WORKER_CONFIG_ENV, type ToWorker,
 /** One data-plane worker process as the pool sees it; a fake in unit tests. */
 export interface WorkerHandle {
   readonly id: number;
+  readonly pid: number | undefined;
   send(message: ToWorker): void;
   onMessage(listener: (message: unknown) => void): void;
   onExit(listener: (code: number | null, signal: string | null) => void): void;
@@ -161,6 +162,7 @@ export class WorkerPool implements DataPlanePort {
         switch (message.type) {
           case 'ready':
             slot.ready = true;
+            this.options.logger.info('data-plane worker started', { worker: slot.index, pid: worker.pid });
             resolve();
             return;
           case 'applied': {
@@ -227,6 +229,7 @@ export function forkClusterWorker(config: WorkerConfig): WorkerHandle {
   worker.on('error', () => undefined);
   return {
     id: worker.id,
+    pid: worker.process.pid,
     send: (message) => {
       worker.send(message);
     },
