@@ -93,7 +93,7 @@ describe('sluice agent process', () => {
     await using agent = await AgentProcess.start({ controller: `127.0.0.1:${await freePort()}`, id: 'cached', cacheDir: join(dir.path, 'cache'), workers });
     await agent.ready();
     const dump = await getJson(`${agent.adminUrl}/config_dump`);
-    expect(dump).toMatchObject({ lastAppliedRevision: 3, configSource: 'cache', nacks: [] });
+    expect(dump).toMatchObject({ lastAppliedRevision: 3, configSource: 'cache', nacks: [], listeners: { 'default/web': { address: '127.0.0.1', port } } });
     expect(dump.resources.map((r: { name: string }) => r.name).sort()).toEqual(['default/shop', 'default/shop', 'default/web', 'default/web']);
     for (let i = 0; i < 4; i++) {
       const res = await fetch(`http://127.0.0.1:${port}/cart`);

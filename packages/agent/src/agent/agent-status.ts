@@ -50,12 +50,13 @@ export class AgentStatus {
   }
 
   /** The `/config_dump` body. */
-  dump(resources: Resource[]): unknown {
+  dump(resources: Resource[], listeners: Map<string, { address: string; port: number }>): unknown {
     return {
       node: Node.toJSON(this.node),
       controller: { connected: this.connection.connected, address: this.connection.address ?? null, lastError: this.connection.lastError ?? null },
       lastAppliedRevision: this.lastAppliedRevision ?? null,
       configSource: this.source ?? null,
+      listeners: Object.fromEntries(listeners),
       resources: resources.map((r) => Resource.toJSON(r)),
       nacks: [...this.nacks.values()].map((e) => ResourceError.toJSON(e)),
     };

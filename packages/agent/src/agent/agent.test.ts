@@ -71,6 +71,7 @@ describe('agent', () => {
       controller: { connected: true, address: controller.address, lastError: null },
       lastAppliedRevision: 7,
       configSource: 'controller',
+      listeners: {},
       resources: [],
       nacks: [],
     });

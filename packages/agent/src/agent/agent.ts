@@ -7,7 +7,7 @@ import { listenAdmin, type AdminServer } from './admin-server.js';
 import { AgentStatus } from './agent-status.js';
 import { CacheDir } from './cache-dir.js';
 import { createDataPlane } from './data-plane-factory.js';
-import type { DataPlaneOptions, DataPlanePort, ListeningDataPlane } from './data-plane-port.js';
+import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 import { DiscoveryClient, type DiscoveryTiming, type OpenStream } from './discovery-client.js';
 import { forkClusterWorker, WorkerPool } from './worker-pool.js';
 
@@ -64,7 +64,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       status.applied('cache', cached.revision, update, errors);
     }
 
-    const admin: AdminServer = await listenAdmin(options.admin.host, options.admin.port, status, () => dataPlane.resources()).catch((error: unknown) => {
+    const admin: AdminServer = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane).catch((error: unknown) => {
       throw new AgentError('unavailable', `--admin-addr: cannot listen on ${options.admin.host}:${options.admin.port}: ${error instanceof Error ? error.message : String(error)}`);
     });
     closers.unshift(() => admin.close()); // closed last
@@ -103,7 +103,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
   }
 }
 
-async function openDataPlane(options: AgentOptions, logger: Logger, deps: AgentDeps): Promise<DataPlanePort> {
+async function openDataPlane(options: AgentOptions, logger: Logger, deps: AgentDeps): Promise<ListeningDataPlane> {
   if (options.workers <= 1) return (deps.createDataPlane ?? createDataPlane)({ listenAddress: options.listenAddress, logger });
   const pool = new WorkerPool({ count: options.workers, fork: () => forkClusterWorker({ listenAddress: options.listenAddress, logLevel: options.logLevel }), logger });
   try {

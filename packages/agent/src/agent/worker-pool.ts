@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ResourceError, type Resource } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
-import type { DataPlanePort, DataPlaneUpdate } from './data-plane-port.js';
+import type { DataPlaneUpdate, ListeningDataPlane } from './data-plane-port.js';
 import { keyOf } from './resource-keys.js';
 import { applyMessage, errorsOf, isFromWorker, WORKER_CONFIG_ENV, type ToWorker, type WorkerConfig } from './worker-messages.js';
 
@@ -49,7 +49,7 @@ const QUICK_EXIT_MS = 10_000;
  * back to its previous version), so the controller sees one agent. A worker that dies is
  * restarted and fed the whole applied set. Listening sockets are shared through node:cluster.
  */
-export class WorkerPool implements DataPlanePort {
+export class WorkerPool implements ListeningDataPlane {
   private readonly slots: Slot[];
   private readonly applied = new AppliedSet();
   private chain: Promise<unknown> = Promise.resolve();
