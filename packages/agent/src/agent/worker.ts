@@ -1,7 +1,7 @@
+import { ResourceError } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 import { isToWorker, updateOf, type FromWorker, type WorkerConfig } from './worker-messages.js';
-import { ResourceError } from '@sluice/proto';
 
 /**
  * The worker side of --workers: one DataPlane driven over IPC by the primary, which alone
