@@ -1,23 +1,32 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { checkConsistency, snapshotFor, translate } from '@sluice/translator';
 import { createAdminApp, listenAdmin } from './admin/server.js';
+import { AgentRegistry } from './agents/agent-registry.js';
+import { DiscoveryServer } from './discovery/discovery-server.js';
 import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
+import { SnapshotCache } from './discovery/snapshot-cache.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
 import { ResourceService } from './resources/resource-service.js';
 import type { Runner } from './runner.js';
+import { ProgrammedStatus } from './status/programmed-status.js';
 import { ReferenceStatus } from './status/reference-status.js';
 import { openStore, type Store } from './store/index.js';
 import { VERSION } from './version.js';
 
 export interface RunningController {
   adminUrl: string;
+  /** `host:port` of the agent discovery gRPC server. */
+  grpcAddress: string;
   close(): Promise<void>;
 }
 
 /**
- * Wires the controller's stages (STYLE §1): store -> resource cache -> status runners, and
- * the admin API over the resource service. Holds no logic of its own.
+ * Wires the controller's stages (STYLE §1): store -> resource cache -> snapshot cache ->
+ * discovery server -> agents, the agent registry writing Agent objects, the status runners,
+ * and the admin API over the resource service. Holds no logic of its own.
  */
 export async function startController(options: ControllerOptions, logger: Logger): Promise<RunningController> {
   const store: Store = await openStore(
@@ -28,7 +37,16 @@ export async function startController(options: ControllerOptions, logger: Logger
   const prefix = options.store === 'embedded' ? '' : options.etcdPrefix;
   const resources = new ResourceService(store, { prefix });
   const cache = new ResourceCache(store, resources.keys.all(), logger);
-  const runners: Runner[] = [cache, new ReferenceStatus(cache, resources, logger)];
+  const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger);
+  const agents = new AgentRegistry(resources, options.id ?? `${hostname()}:${process.pid}`, logger);
+  const discovery = new DiscoveryServer(snapshots, agents, logger);
+  const runners: Runner[] = [
+    cache,
+    snapshots,
+    agents,
+    new ReferenceStatus(cache, resources, logger),
+    new ProgrammedStatus(snapshots.outputs, resources, logger),
+  ];
 
   const abort = new AbortController();
   for (const runner of runners) await runner.start(abort.signal);
@@ -38,14 +56,18 @@ export async function startController(options: ControllerOptions, logger: Logger
     const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
-    const grpc = await listenGrpc(options.grpc.host, options.grpc.port, () => undefined);
+    const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => discovery.register(grpcServer));
     logger.info('gRPC discovery listening', { address: grpc.address });
-    logger.info('controller started', { version: VERSION, store: store.description });
+    logger.info('controller started', { version: VERSION, store: store.description, id: agents.controllerId });
     return {
       adminUrl: listening.url,
+      grpcAddress: grpc.address,
       async close() {
-        abort.abort();
+        // Streams end first so the registry records the agents as disconnected while the
+        // store is still open; then the runners stop.
+        discovery.close();
         await closeGrpc(grpc.server);
+        abort.abort();
         // Watches are long-lived responses: end them, or close() would wait for clients.
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ControllerError } from './errors.js';
 
@@ -9,6 +10,8 @@ export interface ControllerOptions {
   admin: { host: string; port: number };
   grpc: { host: string; port: number };
   logLevel: string;
+  /** This replica's name in Agent objects (`status.controller`); default `<hostname>:<pid>`. */
+  id?: string;
 }
 
 export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
@@ -24,6 +27,9 @@ Flags:
   --admin-addr HOST:PORT       admin REST API (default: 127.0.0.1:9080; port 0 picks one)
   --grpc-addr HOST:PORT        agent discovery gRPC (default: 0.0.0.0:9081)
   --log-level LEVEL            error|warn|info|debug (default: info)
+  --id NAME                    this replica's name, shown as the CONTROLLER of its agents
+                               (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
+                               so a restarted replica releases the agents it left connected)
   -h, --help                   show this help
 
 Examples:
@@ -49,6 +55,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         'admin-addr': { type: 'string', default: '127.0.0.1:9080' },
         'grpc-addr': { type: 'string', default: '0.0.0.0:9081' },
         'log-level': { type: 'string', default: 'info' },
+        id: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -64,6 +71,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
   }
   if (values.store === 'etcd' && endpoints.length === 0) problems.push('--etcd-endpoints: at least one URL is required with --store etcd');
   if (!/^\/[\w./-]*[^/]$/.test(values['etcd-prefix'])) problems.push(`--etcd-prefix: must start with "/" and not end with one, not "${values['etcd-prefix']}"`);
+  const id = values.id ?? `${hostname()}:${process.pid}`;
+  if (id.trim() === '' || id.length > 253) problems.push('--id: must be 1 to 253 characters');
   if (!LOG_LEVELS.includes(values['log-level'])) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
   const admin = parseHostPort('--admin-addr', values['admin-addr'], problems);
   const grpc = parseHostPort('--grpc-addr', values['grpc-addr'], problems);
@@ -76,6 +85,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     admin,
     grpc,
     logLevel: values['log-level'],
+    id,
   };
 }
 
