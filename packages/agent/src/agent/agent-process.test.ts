@@ -122,9 +122,7 @@ describe('sluice agent process', () => {
   });
 });
 
-// Skipped until the controller registers its DiscoveryService on the gRPC port (controller.ts
-// binds it with no services yet, so agents get UNIMPLEMENTED). Unskip when it does.
-describe.skip('sluice agent against the real controller', () => {
+describe('sluice agent against the real controller', () => {
   it('becomes ready with an empty configuration', async () => {
     await using dir = await tempDir();
     await using controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path });
@@ -141,6 +139,16 @@ describe.skip('sluice agent against the real controller', () => {
     await using agent = await AgentProcess.start({ controller: controller.grpcAddress, id: 'edge-2', workers: 2 });
     await agent.ready();
     expect(agent.process.stdoutLines.filter((l) => l.includes('"connected to controller"'))).toHaveLength(1);
+  });
+
+  it('reconnects when the controller restarts', async () => {
+    await using dir = await tempDir();
+    await using controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path, grpcAddr: `127.0.0.1:${await freePort()}` });
+    await using agent = await AgentProcess.start({ controller: controller.grpcAddress, id: 'edge-4' });
+    await agent.ready();
+    await controller.restart();
+    await until(() => agent.process.stdoutLines.filter((l) => l.includes('"connected to controller"')).length === 2);
+    expect((await getJson(`${agent.adminUrl}/config_dump`)).controller).toMatchObject({ connected: true, address: controller.grpcAddress });
   });
 
   it('with --cache-dir restarts and becomes ready while the controller is stopped', async () => {
