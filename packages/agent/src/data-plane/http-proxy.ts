@@ -114,6 +114,7 @@ class Exchange {
   private readonly body: IncomingMessage | null;
   private readonly headers: string[];
   private readonly upstreamPath: string;
+  private readonly clientAddress: string;
   private cluster: UpstreamCluster | undefined;
   private tried: Set<UpstreamEndpoint> | undefined;
   private retriesLeft: number;
@@ -136,6 +137,7 @@ class Exchange {
   ) {
     const cl = req.headers['content-length'];
     this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined ? req : null;
+    this.clientAddress = clientAddress(req);
     const rewrite = route.filters.rewrite;
     const outPath = rewrite === undefined ? path : rewrite.rewritePath(path, route.prefix);
     const target = req.url as string;
@@ -159,7 +161,7 @@ class Exchange {
       if (this.body === null && lower === 'content-length') continue;
       out.push(name, raw[i + 1] as string);
     }
-    const peer = clientAddress(req);
+    const peer = this.clientAddress;
     const trusted = this.view.trustedProxies !== undefined && peer !== '' && this.view.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
     // Node joins repeated X-Forwarded-* lines with ", ", so these are strings.
     const xff = req.headers['x-forwarded-for'];
@@ -200,7 +202,7 @@ class Exchange {
 
   private tryOnce(): void {
     const cluster = this.cluster as UpstreamCluster;
-    const picked = cluster.balancer.pick({ clientAddress: '', exclude: this.tried });
+    const picked = cluster.balancer.pick({ clientAddress: this.clientAddress, exclude: this.tried });
     if (picked.kind === 'none') {
       this.fail(503, `${picked.reason} for upstream ${cluster.name}`);
       return;
