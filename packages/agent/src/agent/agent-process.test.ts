@@ -141,6 +141,17 @@ describe('sluice agent against the real controller', () => {
     expect(agent.process.stdoutLines.filter((l) => l.includes('"connected to controller"'))).toHaveLength(1);
   });
 
+  it('says so when another agent with the same id takes its stream', async () => {
+    await using dir = await tempDir();
+    await using controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path });
+    await using first = await AgentProcess.start({ controller: controller.grpcAddress, id: 'twin' });
+    await first.ready();
+    await using second = await AgentProcess.start({ controller: controller.grpcAddress, id: 'twin' });
+    await second.ready();
+    const line = await first.process.waitForLine((l) => l.includes('"level":"error"'));
+    expect(JSON.parse(line)).toMatchObject({ message: expect.stringContaining('same --id'), code: 'ABORTED', id: 'twin' });
+  });
+
   it('reconnects when the controller restarts', async () => {
     await using dir = await tempDir();
     await using controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path, grpcAddr: `127.0.0.1:${await freePort()}` });

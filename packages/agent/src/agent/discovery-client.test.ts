@@ -220,6 +220,20 @@ describe('DiscoveryClient', () => {
     await client.stop();
   });
 
+  it('takes a stream replaced by another agent with the same id as an error, and retries slowly', async () => {
+    const { client, streams, last, entries } = setup();
+    client.start();
+    last().respond({ nonce: 'n1' });
+    await settle();
+    last().close(status.ABORTED, 'replaced by a newer stream from the same agent');
+    expect(entries.find((e) => e.level === 'error')).toMatchObject({ message: expect.stringContaining('same --id'), id: 'edge-1', code: 'ABORTED' });
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(streams).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(streams).toHaveLength(2);
+    await client.stop();
+  });
+
   it('ignores a stream it has given up on', async () => {
     const { client, streams, dataPlane } = setup();
     client.start();

@@ -64,8 +64,17 @@ export interface DiscoveryTiming {
 
 const DEFAULT_TIMING: DiscoveryTiming = { initialBackoffMs: 250, maxBackoffMs: 5_000, refusedRetryMs: 30_000 };
 
-/** Status codes a controller uses to refuse an agent (protocol doc, "Stream" 2): retrying soon won't help. */
-const REFUSALS = new Set<number>([status.FAILED_PRECONDITION, status.INVALID_ARGUMENT]);
+/**
+ * Stream endings that retrying soon won't fix, with what to log: a refusal of this agent
+ * (protocol doc, "Stream" 2), or ABORTED, a newer stream with this agent's id replaced ours.
+ * Our own reconnects never see the latter (we have dropped the old stream by then), so it means
+ * another process runs with the same --id; retrying at once would make the two flap.
+ */
+const SLOW_RETRY = new Map<number, string>([
+  [status.FAILED_PRECONDITION, 'controller refused this agent'],
+  [status.INVALID_ARGUMENT, 'controller refused this agent'],
+  [status.ABORTED, 'controller replaced this stream: is another agent running with the same --id?'],
+]);
 
 interface Attempt {
   address: string;
@@ -191,9 +200,10 @@ export class DiscoveryClient {
     const lastError = `${codeName}: ${streamStatus.details}`;
     this.setConnection({ connected: false, address: undefined, lastError });
     let delay: number;
-    if (REFUSALS.has(streamStatus.code)) {
+    const slow = SLOW_RETRY.get(streamStatus.code);
+    if (slow !== undefined) {
       delay = jitter(this.timing.refusedRetryMs, 0.5, this.random);
-      logger.error('controller refused this agent', { address: attempt.address, code: codeName, error: streamStatus.details, retryInMs: delay });
+      logger.error(slow, { address: attempt.address, id: this.options.node.id, code: codeName, error: streamStatus.details, retryInMs: delay });
     } else {
       delay = this.backoff.next();
       const fields = { address: attempt.address, code: codeName, error: streamStatus.details, retryInMs: delay };
