@@ -98,8 +98,8 @@ export class DiscoveryServer {
       stream = this.accept(call, incoming.request, abort);
     });
     call.on('end', () => {
-      // The agent half-closed: finish our side too.
-      call.end();
+      // The agent half-closed: finish our side too (unless we already ended it).
+      if (!finished) call.end();
       finish();
     });
     call.on('cancelled', finish);
