@@ -47,14 +47,18 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
   }
 
   const dataPlane = await openDataPlane(options, logger, deps);
-  const closers: (() => Promise<void>)[] = [() => dataPlane.close()];
+  let admin: AdminServer | undefined;
+  let client: DiscoveryClient | undefined;
   let closing: Promise<void> | undefined;
-  const closeAll = () => {
-    closing ??= (async () => {
-      for (const close of [...closers].reverse()) await close();
-    })();
-    return closing;
-  };
+  // Stop taking new configuration, persist the last, drain traffic; the admin port goes last
+  // so /readyz says "shutting down" while listeners drain.
+  const closeAll = () =>
+    (closing ??= (async () => {
+      await client?.stop();
+      await cache?.flush();
+      await dataPlane.close();
+      await admin?.close();
+    })());
   try {
     const cached = await cache?.load();
     if (cached && cache) {
@@ -64,13 +68,12 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       status.applied('cache', cached.revision, update, errors);
     }
 
-    const admin: AdminServer = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane).catch((error: unknown) => {
+    admin = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane).catch((error: unknown) => {
       throw new AgentError('unavailable', `--admin-addr: cannot listen on ${options.admin.host}:${options.admin.port}: ${error instanceof Error ? error.message : String(error)}`);
     });
-    closers.unshift(() => admin.close()); // closed last
     logger.info('agent admin listening', { address: admin.url });
 
-    const client = new DiscoveryClient({
+    client = new DiscoveryClient({
       controllers: options.controllers,
       node,
       dataPlane,
@@ -84,10 +87,6 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       },
     });
     client.start();
-    closers.push(async () => {
-      await client.stop();
-      await cache?.flush();
-    });
     logger.info('agent started', { id: node.id, version: VERSION, controllers: options.controllers, workers: options.workers, cacheDir: options.cacheDir });
 
     return {
