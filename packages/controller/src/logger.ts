@@ -10,13 +10,14 @@ export function createLogger(options: { level?: string; component?: string } = {
   return winston.createLogger({
     level: options.level ?? 'info',
     defaultMeta: options.component ? { component: options.component } : undefined,
-    format: winston.format.combine(stampTime(), winston.format.json()),
+    // deterministic: false keeps insertion order (the default sorts keys, which would bury `time`).
+    format: winston.format.combine(stampTime(), winston.format.json({ deterministic: false })),
     transports: [new winston.transports.Console()],
   });
 }
 
-/** Puts the time first as `time` (winston's timestamp format would add a second field). */
-const stampTime = winston.format((info) => Object.assign({ time: new Date().toISOString() }, info));
+/** Puts `time`, `level` and `message` first (winston's timestamp format would add a second field). */
+const stampTime = winston.format((info) => Object.assign({ time: new Date().toISOString(), level: info.level, message: info.message }, info));
 
 /** A logger that drops everything, for unit tests of runners. */
 export function silentLogger(): Logger {

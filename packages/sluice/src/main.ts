@@ -1,11 +1,12 @@
-import { AGENT_USAGE, AgentError, createLogger as createAgentLogger, parseAgentArgs, startAgent } from '@sluice/agent';
-import { CONTROLLER_USAGE, ControllerError, createLogger, parseControllerArgs, startController } from '@sluice/controller';
+// Each command loads only its own component (import on demand): the agent never loads the
+// controller's store drivers, and a broken build of one cannot stop the other from starting.
 
 const USAGE = `Usage: sluice COMMAND [flags]
 
 Commands:
   controller   run the control plane (store, admin API, agent discovery)
   agent        run a proxy that takes its configuration from a controller
+  up           run a whole Sluice on this machine: controller, agent, demo backends (quickstart)
 
 Run "sluice COMMAND --help" for a command's flags.
 `;
@@ -18,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
       return runController(rest);
     case 'agent':
       return runAgent(rest);
+    case 'up':
+      return (await import('./up.js')).runUp(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -31,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runController(argv: string[]): Promise<number> {
+  const { CONTROLLER_USAGE, createLogger, parseControllerArgs, startController } = await import('@sluice/controller');
   let options;
   try {
     options = parseControllerArgs(argv);
@@ -59,6 +63,7 @@ async function runController(argv: string[]): Promise<number> {
 }
 
 async function runAgent(argv: string[]): Promise<number> {
+  const { AGENT_USAGE, createLogger: createAgentLogger, parseAgentArgs, startAgent } = await import('@sluice/agent');
   let options;
   try {
     options = parseAgentArgs(argv);
@@ -98,7 +103,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`error: ${error instanceof ControllerError || error instanceof AgentError ? error.message : String(error)}\n`);
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
   },
 );

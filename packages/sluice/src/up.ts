@@ -75,7 +75,8 @@ export async function runUp(argv: string[]): Promise<number> {
     const controller = startComponent('controller', ['controller', '--store', 'embedded', '--data-dir', dataDir, '--admin-addr', ADMIN, '--grpc-addr', GRPC], dataDir);
     components.push(controller);
     await controller.waitFor('"gRPC discovery listening"');
-    const agent = startComponent('agent', ['agent', '--controller', GRPC, '--id', 'quickstart', '--admin-addr', AGENT_ADMIN], dataDir);
+    // One worker: each worker balances on its own, and the demo should show a clean rotation.
+    const agent = startComponent('agent', ['agent', '--controller', GRPC, '--id', 'quickstart', '--admin-addr', AGENT_ADMIN, '--workers', '1'], dataDir);
     components.push(agent);
     await agent.waitFor('"agent admin listening"');
 

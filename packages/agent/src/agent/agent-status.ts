@@ -14,6 +14,8 @@ export type ConfigSource = 'controller' | 'cache';
 export class AgentStatus {
   private connection: ControllerConnection = { connected: false, address: undefined, lastError: undefined };
   private lastAppliedRevision: number | undefined;
+  /** Sizes of the last update, so an operator (and the e2e test) can see a resume sent nothing. */
+  private lastUpdate: { resources: number; removed: number; rejected: number } | undefined;
   private source: ConfigSource | undefined;
   private readonly nacks = new Map<string, ResourceError>();
   private draining = false;
@@ -33,6 +35,7 @@ export class AgentStatus {
     for (const key of update.removed) this.nacks.delete(keyString(key));
     for (const error of errors) this.nacks.set(keyString(error.key), error);
     this.lastAppliedRevision = revision;
+    this.lastUpdate = { resources: update.resources.length, removed: update.removed.length, rejected: errors.length };
     const first = this.source === undefined;
     this.source = source;
     if (first) this.logger.info('agent ready', { source, revision });
@@ -55,6 +58,7 @@ export class AgentStatus {
       node: Node.toJSON(this.node),
       controller: { connected: this.connection.connected, address: this.connection.address ?? null, lastError: this.connection.lastError ?? null },
       lastAppliedRevision: this.lastAppliedRevision ?? null,
+      lastUpdate: this.lastUpdate ?? null,
       configSource: this.source ?? null,
       listeners: Object.fromEntries(listeners),
       resources: resources.map((r) => Resource.toJSON(r)),
