@@ -137,6 +137,7 @@ export class DiscoveryServer {
   private answer(stream: AgentStream, request: DiscoveryRequest): void {
     const result = stream.session.answer(request);
     if (result.ignored) this.logger.debug('agent request ignored', { id: stream.id, reason: result.ignored });
+    else this.logger.debug('agent answered', { id: stream.id, nonce: request.responseNonce, rejected: request.errors.length });
     if (result.unknownErrors.length > 0) {
       this.logger.warn('agent rejected resources that were not in the response', { id: stream.id, errors: result.unknownErrors });
     }
