@@ -70,6 +70,7 @@ describe('agent', () => {
       node: { id: 'edge-1', labels: { zone: 'a' }, version: '0.1.0', capabilities: ['http1'], protocolVersion: 'PROTOCOL_VERSION_V1' },
       controller: { connected: true, address: controller.address, lastError: null },
       lastAppliedRevision: 7,
+      lastUpdate: { resources: 0, removed: 0, rejected: 0 },
       configSource: 'controller',
       listeners: {},
       resources: [],

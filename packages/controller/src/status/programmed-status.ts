@@ -104,7 +104,10 @@ export function desiredProgrammed(snapshot: ResourceSnapshot, translation: Trans
         id,
         rejected
           ? { type: 'Programmed', status: 'False', reason: 'Rejected', message: `Rejected by ${rejected.agents}/${total} agents: ${rejected.message}` }
-          : { type: 'Programmed', status: 'True', reason: 'Programmed', message: `Applied by ${total} agent${total === 1 ? '' : 's'}` },
+          : total === 0
+            ? // Nothing serves it yet: neither applied nor rejected.
+              { type: 'Programmed', status: 'Unknown', reason: 'NoAgents', message: 'No connected agents' }
+            : { type: 'Programmed', status: 'True', reason: 'Programmed', message: `Applied by ${total} agent${total === 1 ? '' : 's'}` },
       );
     }
   }
