@@ -33,60 +33,54 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** What `sluice controller` and `sluice agent` have in common: parse, log, start, run until a signal, close. */
+interface Component<O extends { logLevel: string }, L extends Logger> {
+  name: string;
+  usage: string;
+  parse(argv: string[]): O | 'help';
+  createLogger(options: { level: string; component: string }): L;
+  start(options: O, logger: L): Promise<{ close(): Promise<void> }>;
+}
+
+interface Logger {
+  info(message: string, meta?: object): unknown;
+  error(message: string, meta?: object): unknown;
+}
+
 async function runController(argv: string[]): Promise<number> {
-  const { CONTROLLER_USAGE, createLogger, parseControllerArgs, startController } = await import('@sluice/controller');
-  let options;
-  try {
-    options = parseControllerArgs(argv);
-  } catch (error) {
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n\n${CONTROLLER_USAGE}`);
-    return 1;
-  }
-  if (options === 'help') {
-    process.stdout.write(CONTROLLER_USAGE);
-    return 0;
-  }
-  const logger = createLogger({ level: options.logLevel, component: 'controller' });
-  let controller;
-  try {
-    controller = await startController(options, logger);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    logger.error('controller failed to start', { error: message });
-    process.stderr.write(`error: ${message}\n`);
-    return 1;
-  }
-  logger.info('shutting down', { signal: await stopSignal() });
-  await controller.close();
-  logger.info('stopped');
-  return 0;
+  const c = await import('@sluice/controller');
+  return runComponent(argv, { name: 'controller', usage: c.CONTROLLER_USAGE, parse: c.parseControllerArgs, createLogger: c.createLogger, start: c.startController });
 }
 
 async function runAgent(argv: string[]): Promise<number> {
-  const { AGENT_USAGE, createLogger: createAgentLogger, parseAgentArgs, startAgent } = await import('@sluice/agent');
+  const a = await import('@sluice/agent');
+  return runComponent(argv, { name: 'agent', usage: a.AGENT_USAGE, parse: a.parseAgentArgs, createLogger: a.createLogger, start: a.startAgent });
+}
+
+async function runComponent<O extends { logLevel: string }, L extends Logger>(argv: string[], component: Component<O, L>): Promise<number> {
   let options;
   try {
-    options = parseAgentArgs(argv);
+    options = component.parse(argv);
   } catch (error) {
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n\n${AGENT_USAGE}`);
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n\n${component.usage}`);
     return 1;
   }
   if (options === 'help') {
-    process.stdout.write(AGENT_USAGE);
+    process.stdout.write(component.usage);
     return 0;
   }
-  const logger = createAgentLogger({ level: options.logLevel, component: 'agent' });
-  let agent;
+  const logger = component.createLogger({ level: options.logLevel, component: component.name });
+  let running;
   try {
-    agent = await startAgent(options, logger);
+    running = await component.start(options, logger);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    logger.error('agent failed to start', { error: message });
+    logger.error(`${component.name} failed to start`, { error: message });
     process.stderr.write(`error: ${message}\n`);
     return 1;
   }
   logger.info('shutting down', { signal: await stopSignal() });
-  await agent.close();
+  await running.close();
   logger.info('stopped');
   return 0;
 }

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Resource } from '@sluice/api';
 import type { Logger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
-import type { Runner } from '../runner.js';
+import { LoopRunner } from '../runner.js';
 import { Watchable } from '../watchable.js';
 import type { GroupSnapshot, Labels, ServedResource, TranslationOutput, Translator } from './translator-port.js';
 
@@ -31,7 +31,7 @@ const NOT_TRANSLATED = new Set(['Agent']);
  * it only then. A failed or inconsistent translation is logged and the last good one stays in
  * force (STYLE §3). Resources are encoded once by the translator and shared by every stream.
  */
-export class SnapshotCache<R extends ServedResource, T extends TranslationOutput<R>> implements Runner, SnapshotSource {
+export class SnapshotCache<R extends ServedResource, T extends TranslationOutput<R>> extends LoopRunner implements SnapshotSource {
   readonly name = 'snapshot-cache';
   readonly translations = new Watchable<T>();
   readonly outputs = new Watchable<CacheOutput>();
@@ -41,23 +41,17 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
   private readonly checked = new WeakSet<GroupSnapshot<R>>();
   private lastInputs: ReadonlyMap<string, Resource> | undefined;
   private lastProblems: readonly unknown[] = [];
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly source: Watchable<ResourceSnapshot>,
     private readonly translator: Translator<R, T>,
     private readonly logger: Logger,
-  ) {}
-
-  start(signal: AbortSignal): Promise<void> {
-    this.loop = (async () => {
-      for await (const snapshot of this.source.subscribe(signal)) this.update(snapshot);
-    })();
-    return Promise.resolve();
+  ) {
+    super();
   }
 
-  async close(): Promise<void> {
-    await this.loop;
+  protected async run(signal: AbortSignal): Promise<void> {
+    for await (const snapshot of this.source.subscribe(signal)) this.update(snapshot);
   }
 
   /** The translation in force (last good), if any. */

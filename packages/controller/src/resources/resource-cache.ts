@@ -1,6 +1,6 @@
 import type { Resource } from '@sluice/api';
 import type { Logger } from '../logger.js';
-import type { Runner } from '../runner.js';
+import { LoopRunner } from '../runner.js';
 import { StoreError, type Store } from '../store/index.js';
 import { Watchable } from '../watchable.js';
 import { decode } from './resource-service.js';
@@ -16,28 +16,21 @@ export interface ResourceSnapshot {
  * publishing a new snapshot per store revision. If the watch falls behind compaction or
  * breaks, it lists again (level-triggered: consumers see the current state, never deltas).
  */
-export class ResourceCache implements Runner {
+export class ResourceCache extends LoopRunner {
   readonly name = 'resource-cache';
   readonly snapshots = new Watchable<ResourceSnapshot>();
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly prefix: string,
     private readonly logger: Logger,
     private readonly retryMs = 1000,
-  ) {}
-
-  start(signal: AbortSignal): Promise<void> {
-    this.loop = this.run(signal);
-    return Promise.resolve();
+  ) {
+    super();
   }
 
-  async close(): Promise<void> {
-    await this.loop;
-  }
 
-  private async run(signal: AbortSignal): Promise<void> {
+  protected async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
         const { items, revision } = await this.store.list(this.prefix);

@@ -4,7 +4,7 @@ import type { TranslationOutput } from '../discovery/translator-port.js';
 import type { Logger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import type { ResourceService } from '../resources/resource-service.js';
-import type { Runner } from '../runner.js';
+import { LoopRunner } from '../runner.js';
 import type { Watchable } from '../watchable.js';
 import { objectIdentity, withConditions, type WantedCondition } from './conditions.js';
 
@@ -25,27 +25,20 @@ interface Rejection {
  * emitted nothing for (an unattached Route, an unused Secret) carry no Programmed condition.
  * Level-triggered over each resource snapshot and the translation in force for it.
  */
-export class ProgrammedStatus implements Runner {
+export class ProgrammedStatus extends LoopRunner {
   readonly name = 'programmed-status';
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly outputs: Watchable<CacheOutput>,
     private readonly resources: ResourceService,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  start(signal: AbortSignal): Promise<void> {
-    this.loop = this.run(signal);
-    return Promise.resolve();
+  ) {
+    super();
   }
 
-  async close(): Promise<void> {
-    await this.loop;
-  }
 
-  private async run(signal: AbortSignal): Promise<void> {
+  protected async run(signal: AbortSignal): Promise<void> {
     for await (const { snapshot, translation } of this.outputs.subscribe(signal)) {
       if (!translation) continue; // nothing is served yet: nothing to report
       try {

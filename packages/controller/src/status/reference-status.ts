@@ -2,7 +2,7 @@ import { kindInfo, resourceReferences, type Resource } from '@sluice/api';
 import type { Logger } from '../logger.js';
 import type { ResourceCache, ResourceSnapshot } from '../resources/resource-cache.js';
 import type { ResourceService } from '../resources/resource-service.js';
-import type { Runner } from '../runner.js';
+import { LoopRunner } from '../runner.js';
 import { objectIdentity, withConditions, type WantedCondition } from './conditions.js';
 
 /** Kinds that refer to other objects and so carry a ResolvedRefs condition. */
@@ -17,27 +17,20 @@ const OWNED = new Set(['Accepted', 'ResolvedRefs']);
  * the missing names, and flips to True once they exist. Level-triggered: each snapshot is
  * reconciled whole, and only conditions that changed are written.
  */
-export class ReferenceStatus implements Runner {
+export class ReferenceStatus extends LoopRunner {
   readonly name = 'reference-status';
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly cache: ResourceCache,
     private readonly resources: ResourceService,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  start(signal: AbortSignal): Promise<void> {
-    this.loop = this.run(signal);
-    return Promise.resolve();
+  ) {
+    super();
   }
 
-  async close(): Promise<void> {
-    await this.loop;
-  }
 
-  private async run(signal: AbortSignal): Promise<void> {
+  protected async run(signal: AbortSignal): Promise<void> {
     for await (const snapshot of this.cache.snapshots.subscribe(signal)) {
       try {
         await this.reconcile(snapshot);
