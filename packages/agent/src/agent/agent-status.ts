@@ -2,7 +2,7 @@ import { Node, Resource, ResourceError } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import type { DataPlaneUpdate } from './data-plane-port.js';
 import type { ControllerConnection } from './discovery-client.js';
-import { keyOf, keyString } from './resource-keys.js';
+import { keyOf, keyString } from '../data-plane/resource-keys.js';
 
 export type ConfigSource = 'controller' | 'cache';
 

@@ -1,6 +1,6 @@
 import type { Resource, ResourceError } from '@sluice/proto';
 import type { DataPlaneUpdate } from './data-plane-port.js';
-import { keyOf, keyString } from './resource-keys.js';
+import { keyOf, keyString } from '../data-plane/resource-keys.js';
 
 /**
  * The resources applied across several data planes, kept by the one that drives them: an

@@ -3,7 +3,7 @@ import { DiscoveryServiceClient, ResourceError, type DiscoveryRequest, type Disc
 import type { Logger } from '../logger.js';
 import { Backoff, jitter } from './backoff.js';
 import type { DataPlanePort, DataPlaneUpdate } from './data-plane-port.js';
-import { keyOf } from './resource-keys.js';
+import { keyOf } from '../data-plane/resource-keys.js';
 
 /** How a stream ended: a gRPC status code and the peer's message. */
 export interface StreamStatus {

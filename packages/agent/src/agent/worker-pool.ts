@@ -4,7 +4,7 @@ import { ResourceError, type Resource } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
 import type { DataPlaneUpdate, ListeningDataPlane } from './data-plane-port.js';
-import { keyOf } from './resource-keys.js';
+import { keyOf } from '../data-plane/resource-keys.js';
 import { applyMessage, errorsOf, isFromWorker, WORKER_CONFIG_ENV, type ToWorker, type WorkerConfig } from './worker-messages.js';
 
 /** One data-plane worker process as the pool sees it; a fake in unit tests. */

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { LoadBalancingPolicy, MatchType, ResourceType, type Resource } from '@sluice/proto';
+import { LoadBalancingPolicy, MatchType, ResourceType, type ListenerLimits, type Resource } from '@sluice/proto';
 import { startBackend, type Backend } from '@sluice/testing';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -193,20 +193,139 @@ describe('DataPlane routing', () => {
   });
 });
 
-function rawRequest(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    void import('node:net').then(({ connect }) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write(text));
-      let out = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (d: string) => (out += d));
-      socket.on('end', () => resolve(out));
-      socket.on('error', reject);
+describe('DataPlane path normalization', () => {
+  async function apiAndRoot() {
+    const seen: string[] = [];
+    const record = (name: string) => (req: IncomingMessage, res: ServerResponse) => {
+      seen.push(`${name} ${req.url ?? ''}`);
+      req.resume();
+      res.end(`${name}\n`);
+    };
+    const [api, root] = await Promise.all([backend('api', record('api')), backend('root', record('root'))]);
+    const dp = dataPlane();
+    await dp.apply({
+      resources: config(
+        [
+          vhost(['*'], [
+            route('default/r/rule/0/match/0', 'default/api', {}, { path: { type: MatchType.MATCH_TYPE_PATH_PREFIX, value: '/api' } }),
+            route('default/r/rule/1/match/0', 'default/root'),
+          ]),
+        ],
+        [api, root],
+      ),
+      removed: [],
     });
+    const { port } = dp.listeners().get(LISTENER)!;
+    const send = async (target: string) => parseResponse(await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    return { seen, send, api };
+  }
+
+  it('matches and forwards the normalized path, so /api/../admin does not take the /api route', async () => {
+    const { seen, send } = await apiAndRoot();
+    const cases: [string, string][] = [
+      ['/api/../admin?next=/api/../x', 'root /admin?next=/api/../x'],
+      ['/api/%2e%2e/admin', 'root /admin'],
+      ['/api/%2E%2E/admin', 'root /admin'],
+      ['/api%2F..%2Fadmin', 'root /api%2F..%2Fadmin'],
+      ['//api//items/./1', 'api /api/items/1'],
+      ['/admin/../api/%69tems', 'api /api/items'],
+      ['/api/items?q=%2e%2e', 'api /api/items?q=%2e%2e'],
+      ['http://x/api/../admin', 'root /admin'],
+    ];
+    for (const [target, expected] of cases) {
+      const res = await send(target);
+      expect([target, res.status, seen.at(-1)]).toEqual([target, 200, expected]);
+    }
   });
+
+  it('refuses a path that escapes the root or is badly encoded with a 400, before any backend', async () => {
+    const { seen, send } = await apiAndRoot();
+    for (const target of ['/../etc/passwd', '/api/../../admin', '/api/%2e%2e/%2e%2e/admin', '/api/a%zz', '/api/a%00b']) {
+      const res = await send(target);
+      expect([target, res.status, res.body]).toEqual([target, 400, 'bad request path\n']);
+    }
+    expect(seen).toEqual([]);
+  });
+});
+
+/**
+ * A raw client connection, so that the client library neither polices nor normalizes what
+ * we send. `closed` resolves with everything received once the connection is gone (a reset
+ * included: what matters is what arrived).
+ */
+class RawClient {
+  text = '';
+  readonly closed: Promise<string>;
+  private readonly socket: Socket;
+  private waiting: { marker: string; resolve: () => void }[] = [];
+
+  constructor(port: number, localAddress?: string) {
+    this.socket = connect({ port, host: '127.0.0.1', localAddress });
+    this.socket.setEncoding('utf8');
+    this.socket.on('error', () => undefined);
+    this.socket.on('data', (d: string) => {
+      this.text += d;
+      this.waiting = this.waiting.filter((w) => !this.text.includes(w.marker) || (w.resolve(), false));
+    });
+    this.closed = new Promise((resolve) => this.socket.on('close', () => resolve(this.text)));
+    cleanups.push(async () => {
+      this.socket.destroy();
+      await this.closed;
+    });
+  }
+
+  write(text: string): this {
+    this.socket.write(text);
+    return this;
+  }
+
+  /** Resolves once `marker` has been received. */
+  until(marker: string): Promise<void> {
+    if (this.text.includes(marker)) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ marker, resolve }));
+  }
+}
+
+function rawRequest(port: number, text: string): Promise<string> {
+  return new RawClient(port).write(text).closed;
+}
+
+/** Status and body (de-chunked) of a raw HTTP/1.1 response. */
+function parseResponse(text: string): { status: number; body: string } {
+  const end = text.indexOf('\r\n\r\n');
+  let body = end < 0 ? '' : text.slice(end + 4);
+  if (/\r\ntransfer-encoding: chunked\r\n/i.test(text.slice(0, end + 2))) {
+    let out = '';
+    let at = 0;
+    for (;;) {
+      const line = body.indexOf('\r\n', at);
+      const size = parseInt(body.slice(at, line), 16);
+      if (!(size > 0)) break;
+      out += body.slice(line + 2, line + 2 + size);
+      at = line + 2 + size + 2;
+    }
+    body = out;
+  }
+  return { status: Number(text.slice(9, 12)), body };
 }
 
 describe('DataPlane errors', () => {
+  it('hides the backend identity headers; server: sluice only on its own answers', async () => {
+    const a = await backend('a', (req, res) => {
+      req.resume();
+      res.writeHead(200, { server: 'gunicorn/20.1', 'x-powered-by': 'Express', 'x-keep': '1' });
+      res.end('a\n');
+    });
+    const dp = dataPlane();
+    await dp.apply({ resources: config([vhost(['*'], [route('default/r/rule/0/match/0', 'default/a', {}, { path: { type: MatchType.MATCH_TYPE_EXACT, value: '/' } })])], [a]), removed: [] });
+    const res = await get(`${origin(dp)}/`);
+    expect(res.text).toBe('a\n');
+    expect(res.headers.server).toBeUndefined();
+    expect(res.headers['x-powered-by']).toBeUndefined();
+    expect(res.headers['x-keep']).toBe('1');
+    expect((await get(`${origin(dp)}/missing`)).headers.server).toBe('sluice');
+  });
+
   it('answers 404, 502, 503 and 504 with a short reason and never a backend address', async () => {
     const slow = await backend('slow', (req) => {
       req.resume(); // never answers
@@ -293,6 +412,91 @@ describe('DataPlane errors', () => {
       removed: [],
     });
     for (let i = 0; i < 6; i++) expect((await get(`${origin(dp)}/`)).text).toBe('ok\n');
+  });
+});
+
+describe('DataPlane listener limits', () => {
+  const LIMITS: ListenerLimits = {
+    maxConnections: 0,
+    maxConnectionsPerClient: 0,
+    maxRequestHeaderBytes: 0,
+    maxRequestHeaders: 0,
+    maxRequestBodyBytes: 0,
+    requestHeadersTimeoutMs: 0,
+    requestBodyTimeoutMs: 0,
+    idleTimeoutMs: 0,
+  };
+
+  async function limited(limits: Partial<ListenerLimits>, handler?: (req: IncomingMessage, res: ServerResponse) => void) {
+    const a = await backend('a', handler);
+    const dp = dataPlane();
+    const resources = config([vhost(['*'], [route('default/r/rule/0/match/0', 'default/a')])], [a], { limits: { ...LIMITS, ...limits } });
+    expect(await dp.apply({ resources, removed: [] })).toEqual([]);
+    return { a, dp, port: dp.listeners().get(LISTENER)!.port };
+  }
+
+  it('answers 431 to request headers over max_request_header_bytes, and applies a change without rebinding', async () => {
+    const { dp, port } = await limited({ maxRequestHeaderBytes: 1024 });
+    const big = `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(2000)}\r\nConnection: close\r\n\r\n`;
+    const small = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    expect(parseResponse(await rawRequest(port, big)).status).toBe(431);
+    expect(parseResponse(await rawRequest(port, small))).toEqual({ status: 200, body: 'a\n' });
+
+    await dp.apply({ resources: [listenerResource(LISTENER, { limits: { ...LIMITS, maxRequestHeaderBytes: 8192 } })], removed: [] });
+    expect(dp.listeners().get(LISTENER)?.port).toBe(port);
+    expect(parseResponse(await rawRequest(port, big))).toEqual({ status: 200, body: 'a\n' });
+  });
+
+  it('answers 413 at once, without the backend, to a Content-Length over max_request_body_bytes', async () => {
+    const { a, port } = await limited({ maxRequestBodyBytes: 1000 });
+    const res = parseResponse(await rawRequest(port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n'));
+    expect(res).toEqual({ status: 413, body: 'request body too large\n' });
+    expect(a.requests).toBe(0);
+    const ok = parseResponse(await rawRequest(port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n${'x'.repeat(1000)}`));
+    expect(ok).toEqual({ status: 200, body: 'a\n' });
+  });
+
+  it('counts a chunked body against max_request_body_bytes: 413 before the response starts', async () => {
+    const { port } = await limited({ maxRequestBodyBytes: 1000 });
+    const chunk = (n: number) => `${n.toString(16)}\r\n${'x'.repeat(n)}\r\n`;
+    const head = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n';
+    expect(parseResponse(await rawRequest(port, `${head}${chunk(400)}${chunk(400)}0\r\n\r\n`))).toEqual({ status: 200, body: 'a\n' });
+    expect(parseResponse(await rawRequest(port, `${head}${chunk(800)}${chunk(800)}0\r\n\r\n`))).toEqual({ status: 413, body: 'request body too large\n' });
+  });
+
+  it('resets a response already under way when the body goes over max_request_body_bytes', async () => {
+    const { port } = await limited({ maxRequestBodyBytes: 1000 }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started\n');
+      req.resume();
+      req.on('end', () => res.end('done\n'));
+    });
+    const client = new RawClient(port).write('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n');
+    await client.until('started\n');
+    client.write(`7d0\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n`);
+    const text = await client.closed;
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(text).not.toContain('done');
+  });
+
+  it('answers 408 to a client that stalls sending its body past request_body_timeout_ms', async () => {
+    const { port } = await limited({ requestBodyTimeoutMs: 100 });
+    const text = await new RawClient(port).write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc').closed;
+    expect(parseResponse(text)).toEqual({ status: 408, body: 'request body timeout\n' });
+    expect(text.toLowerCase()).toContain('connection: close');
+  });
+
+  it('closes a new connection over max_connections_per_client, counting per source address', async () => {
+    const { port } = await limited({ maxConnectionsPerClient: 1 });
+    const request = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+    const first = new RawClient(port).write(request);
+    await first.until('\r\n0\r\n\r\n');
+    expect(await new RawClient(port).write(request).closed).toBe('');
+    const other = await new RawClient(port, '127.0.0.2').write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n').closed;
+    expect(parseResponse(other)).toEqual({ status: 200, body: 'a\n' });
+    // The first connection is still served.
+    first.write(request);
+    await first.until('\r\n0\r\n\r\nHTTP/1.1 200');
   });
 });
 

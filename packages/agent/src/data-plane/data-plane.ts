@@ -3,6 +3,7 @@ import { ResourceType, type Cluster, type Endpoints, type Listener, type Resourc
 import type { Pool } from 'undici';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
+import { keyOf, keyString, typeOf } from './resource-keys.js';
 import { CompiledRouteTable } from './router.js';
 import { clusterPoolSettings, compileCluster, type UpstreamCluster } from './upstream-cluster.js';
 import { UpstreamPools } from './upstream-pool.js';
@@ -38,22 +39,6 @@ const TYPE_ORDER: readonly ResourceType[] = [
   ResourceType.RESOURCE_TYPE_ROUTE_TABLE,
   ResourceType.RESOURCE_TYPE_LISTENER,
 ];
-
-const TYPE_OF = {
-  secret: ResourceType.RESOURCE_TYPE_SECRET,
-  cluster: ResourceType.RESOURCE_TYPE_CLUSTER,
-  endpoints: ResourceType.RESOURCE_TYPE_ENDPOINTS,
-  routeTable: ResourceType.RESOURCE_TYPE_ROUTE_TABLE,
-  listener: ResourceType.RESOURCE_TYPE_LISTENER,
-} as const satisfies Record<NonNullable<Resource['body']>['$case'], ResourceType>;
-
-function typeOf(resource: Resource): ResourceType {
-  return resource.body === undefined ? ResourceType.RESOURCE_TYPE_UNSPECIFIED : TYPE_OF[resource.body.$case];
-}
-
-function keyString(type: ResourceType, name: string): string {
-  return `${type}/${name}`;
-}
 
 /** Compiled artefacts kept across versions, keyed by the versions they were built from. */
 interface CompiledClusterEntry {
@@ -120,7 +105,7 @@ export class DataPlane {
   private async applyNow(update: DataPlaneUpdate): Promise<ResourceError[]> {
     const errors: ResourceError[] = [];
     const rejectResource = (resource: Resource, rejection: Rejection) => {
-      errors.push({ key: { type: typeOf(resource), name: resource.name }, version: resource.version, message: rejection.message, sources: rejection.sources });
+      errors.push({ key: keyOf(resource), version: resource.version, message: rejection.message, sources: rejection.sources });
     };
     if (this.closed) {
       for (const r of update.resources) rejectResource(r, { message: 'the data plane is closed', sources: [] });
@@ -129,22 +114,22 @@ export class DataPlane {
 
     // 1. The candidate set: what is applied, minus removals, plus every valid resource.
     const candidate = new Map(this.applied);
-    for (const key of update.removed) candidate.delete(keyString(key.type, key.name));
+    for (const key of update.removed) candidate.delete(keyString(key));
     const incomingClusters = new Map(update.resources.flatMap((r) => (r.body?.$case === 'cluster' ? [[r.name, r.body.value] as const] : [])));
     const clusterSource = (name: string): Source | undefined => {
-      const body = candidate.get(keyString(ResourceType.RESOURCE_TYPE_CLUSTER, name))?.body;
+      const body = candidate.get(keyString({ type: ResourceType.RESOURCE_TYPE_CLUSTER, name }))?.body;
       return incomingClusters.get(name)?.source ?? (body?.$case === 'cluster' ? body.value.source : undefined);
     };
     const validateOptions = { allowEphemeralPorts: this.options.allowEphemeralPorts, clusterSource };
     for (const resource of update.resources) {
       const rejection = validateResource(resource, validateOptions);
       if (rejection !== undefined) rejectResource(resource, rejection);
-      else candidate.set(keyString(typeOf(resource), resource.name), resource);
+      else candidate.set(keyString(keyOf(resource)), resource);
     }
 
     // 2. Two listeners on one address and port: the one that had it keeps it.
     const listenerResources = [...candidate.values()].filter((r) => r.body?.$case === 'listener');
-    listenerResources.sort((a, b) => Number(this.applied.get(keyString(ResourceType.RESOURCE_TYPE_LISTENER, b.name)) === b) - Number(this.applied.get(keyString(ResourceType.RESOURCE_TYPE_LISTENER, a.name)) === a));
+    listenerResources.sort((a, b) => Number(this.applied.get(keyString(keyOf(b))) === b) - Number(this.applied.get(keyString(keyOf(a))) === a));
     const owners = new Map<string, string>();
     for (const resource of listenerResources) {
       const listener = (resource.body as { value: Listener }).value;
@@ -205,7 +190,7 @@ export class DataPlane {
             if (previous !== undefined) {
               const old = specOf(previous);
               if (this.listenerManager.has(bindKey(old))) specs.push(old);
-              else candidate.delete(keyString(ResourceType.RESOURCE_TYPE_LISTENER, resource.name));
+              else candidate.delete(keyString(keyOf(resource)));
             }
           }
         }),
@@ -230,7 +215,7 @@ export class DataPlane {
 
   /** Puts back the applied version of a rejected resource (or drops it); returns it. */
   private revert(candidate: Map<string, Resource>, resource: Resource): Resource | undefined {
-    const key = keyString(typeOf(resource), resource.name);
+    const key = keyString(keyOf(resource));
     const previous = this.applied.get(key);
     if (previous === undefined) candidate.delete(key);
     else candidate.set(key, previous);

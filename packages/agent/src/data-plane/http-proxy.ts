@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
+import { normalizePath } from './normalize-path.js';
 import { LazyQuery, normalizeHost } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
 
@@ -17,6 +18,16 @@ export interface ListenerView {
   /** Peers whose X-Forwarded-* headers are kept and extended; undefined = none. */
   readonly trustedProxies: BlockList | undefined;
 }
+
+/** A listener's per-request limits (ListenerLimits); 0 = no limit. */
+export interface RequestLimits {
+  /** Bigger bodies get a 413 (or, once the response has started, a reset). */
+  readonly maxBodyBytes: number;
+  /** A client that sends no body byte for this long, while we read, gets a 408. */
+  readonly bodyTimeoutMs: number;
+}
+
+export const NO_REQUEST_LIMITS: RequestLimits = { maxBodyBytes: 0, bodyTimeoutMs: 0 };
 
 /** Request headers never forwarded as they came (RFC 9110 §7.6.1, plus the ones we set). */
 const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
@@ -35,30 +46,44 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-host',
 ]);
 
-const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+/** Response headers never forwarded: hop-by-hop ones, and the backend's identity (DESIGN §9). */
+const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'server', 'x-powered-by'] as const;
+
+/** Absolute-form request target: "http://host:port" before the path. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
-/** Handles one request on a listener whose current view is `view` (captured by the caller). */
-export function proxyRequest(view: ListenerView, req: IncomingMessage, res: ServerResponse): void {
+/** Handles one request on a listener whose current view and limits are given (captured by the caller). */
+export function proxyRequest(view: ListenerView, limits: RequestLimits, req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '/';
-  let path: string;
-  let query: string;
-  const q = url.indexOf('?');
-  if (url.charCodeAt(0) === 47 /* / */) {
-    path = q < 0 ? url : url.slice(0, q);
-    query = q < 0 ? '' : url.slice(q + 1);
-  } else {
+  let target = url;
+  if (url.charCodeAt(0) !== 47 /* / */) {
     // Absolute form ("GET http://host/path"), as proxies may be sent.
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
+    const authority = ABSOLUTE_FORM.exec(url);
+    if (authority === null) {
       sendError(res, 400, 'bad request target');
       return;
     }
-    path = parsed.pathname;
-    query = parsed.search.slice(1);
+    const rest = url.slice(authority[0].length);
+    target = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
+  }
+  const q = target.indexOf('?');
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  // Matched and forwarded normalized, so the backend sees the path the route was chosen for.
+  const path = normalizePath(rawPath);
+  if (path === undefined) {
+    sendError(res, 400, 'bad request path');
+    return;
+  }
+  const search = q < 0 ? '' : target.slice(q);
+  const query = search.slice(1);
+  if (limits.maxBodyBytes > 0) {
+    const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) > limits.maxBodyBytes) {
+      sendError(res, 413, 'request body too large', true);
+      return;
+    }
   }
   const host = req.headers.host;
   const method = req.method ?? 'GET';
@@ -78,17 +103,25 @@ export function proxyRequest(view: ListenerView, req: IncomingMessage, res: Serv
     res.end();
     return;
   }
-  new Exchange(view, route, req, res, path, query, host).start();
+  // The unchanged origin-form target is forwarded as it came (no new string).
+  const upstreamPath = route.filters.rewrite === undefined ? (path === rawPath && target === url ? url : path + search) : route.filters.rewrite.rewritePath(path, route.prefix) + search;
+  new Exchange(view, limits, route, req, res, upstreamPath, host).start();
 }
 
-export function sendError(res: ServerResponse, status: number, message: string): void {
+/**
+ * An answer of the proxy's own (the only responses that say `server: sluice`). `close`: the
+ * rest of the request is not read, so the connection cannot carry another one.
+ */
+export function sendError(res: ServerResponse, status: number, message: string, close = false): void {
   if (res.headersSent) {
     // Too late for a status: cut the response so the client sees it is incomplete.
     res.destroy();
     return;
   }
   const body = `${message}\n`;
-  res.writeHead(status, { 'content-type': TEXT_PLAIN, 'content-length': Buffer.byteLength(body), server: 'sluice' });
+  const headers: Record<string, string | number> = { 'content-type': TEXT_PLAIN, 'content-length': Buffer.byteLength(body), server: 'sluice' };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
   res.end(body);
 }
 
@@ -113,7 +146,6 @@ const ABANDONED = new Error('request abandoned');
 class Exchange {
   private readonly body: IncomingMessage | null;
   private readonly headers: string[];
-  private readonly upstreamPath: string;
   private readonly clientAddress: string;
   private cluster: UpstreamCluster | undefined;
   private tried: Set<UpstreamEndpoint> | undefined;
@@ -125,24 +157,23 @@ class Exchange {
   finished = false;
   private requestTimer: NodeJS.Timeout | undefined;
   private tryTimer: NodeJS.Timeout | undefined;
+  /** Request body bytes read from the client (counted only under a body limit). */
+  private bodyBytes = 0;
+  private bodyTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly view: ListenerView,
+    private readonly limits: RequestLimits,
     private readonly route: CompiledRoute,
     private readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    path: string,
-    query: string,
+    private readonly upstreamPath: string,
     host: string | undefined,
   ) {
     const cl = req.headers['content-length'];
     this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined ? req : null;
     this.clientAddress = clientAddress(req);
-    const rewrite = route.filters.rewrite;
-    const outPath = rewrite === undefined ? path : rewrite.rewritePath(path, route.prefix);
-    const target = req.url as string;
-    this.upstreamPath = rewrite === undefined && target.charCodeAt(0) === 47 ? target : query === '' ? outPath : `${outPath}?${query}`;
-    this.headers = this.buildHeaders(host, rewrite?.hostname || undefined);
+    this.headers = this.buildHeaders(host, route.filters.rewrite?.hostname || undefined);
     this.retriesLeft = route.retry.attempts;
   }
 
@@ -185,6 +216,7 @@ class Exchange {
   start(): void {
     this.res.once('close', this.onClientClose);
     if (this.route.requestTimeoutMs > 0) this.requestTimer = setTimeout(this.onRequestTimeout, this.route.requestTimeoutMs);
+    if (this.body !== null && (this.limits.maxBodyBytes > 0 || this.limits.bodyTimeoutMs > 0)) this.watchBody();
     const backend = this.route.backends.next();
     if (backend === undefined) {
       this.fail(503, 'no backend available');
@@ -222,6 +254,39 @@ class Exchange {
     );
   }
 
+  /**
+   * Counts the body against the size limit and watches for a client that stops sending it.
+   * The body is paused first: a 'data' listener would otherwise start the flow before undici
+   * (which resumes the body when it starts sending it) listens, and those chunks would be lost.
+   */
+  private watchBody(): void {
+    const req = this.req;
+    req.pause();
+    req.on('data', this.onBodyData);
+    if (this.limits.bodyTimeoutMs > 0) {
+      this.bodyTimer = setTimeout(this.onBodyTimeout, this.limits.bodyTimeoutMs);
+      req.once('end', this.onBodyEnd);
+    }
+  }
+
+  private readonly onBodyData = (chunk: Buffer): void => {
+    this.bodyBytes += chunk.length;
+    this.bodyTimer?.refresh();
+    const max = this.limits.maxBodyBytes;
+    if (max > 0 && this.bodyBytes > max) this.fail(413, 'request body too large', true);
+  };
+
+  private readonly onBodyEnd = (): void => {
+    clearTimeout(this.bodyTimer);
+  };
+
+  private readonly onBodyTimeout = (): void => {
+    // Paused, we are the ones not reading (backend not connected yet, or pushing back): the
+    // client is not to blame. Flowing and silent, it is.
+    if (this.req.readableFlowing !== true) this.bodyTimer?.refresh();
+    else this.fail(408, 'request body timeout', true);
+  };
+
   /** May another try start after `attempt` failed (before any byte reached the client)? */
   retryAfter(attempt: Attempt, condition: boolean): boolean {
     if (!condition || this.retriesLeft <= 0 || this.finished || this.res.headersSent) return false;
@@ -239,15 +304,17 @@ class Exchange {
     this.attempt = undefined;
     clearTimeout(this.requestTimer);
     clearTimeout(this.tryTimer);
+    clearTimeout(this.bodyTimer);
     this.res.off('close', this.onClientClose);
+    this.req.off('data', this.onBodyData);
   }
 
   /** An error answer before the response started (or a cut connection after). */
-  fail(status: number, message: string): void {
+  fail(status: number, message: string, close = false): void {
     const attempt = this.attempt;
     this.done();
     attempt?.abandon();
-    sendError(this.res, status, message);
+    sendError(this.res, status, message, close);
   }
 
   private readonly onClientClose = (): void => {
@@ -340,7 +407,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       this.abandoned = false;
     }
     const connection = headers.connection;
-    for (const name of HOP_BY_HOP_RESPONSE) delete headers[name];
+    for (const name of DROPPED_RESPONSE_HEADERS) delete headers[name];
     if (typeof connection === 'string') {
       for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
     }

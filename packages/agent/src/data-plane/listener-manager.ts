@@ -1,15 +1,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerLimits } from '@sluice/proto';
-import { proxyRequest, type ListenerView } from './http-proxy.js';
+import { NO_REQUEST_LIMITS, proxyRequest, type ListenerView, type RequestLimits } from './http-proxy.js';
 
-/** One listening socket. Its view is replaced on every config version; the socket stays. */
+/** One listening socket. Its view and limits are replaced on every config version; the socket stays. */
 interface BoundServer {
   readonly key: string;
   readonly server: Server;
   view: ListenerView;
+  requestLimits: RequestLimits;
+  /** 0 = no cap. */
+  maxConnectionsPerClient: number;
+  /** Open connections per client address. */
+  readonly clients: Map<string, number>;
   draining: boolean;
 }
+
+// Node's own defaults, restored when a limit is removed.
+const DEFAULT_MAX_HEADERS = 2000;
+const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 export interface ListenerSpec {
   /** Listener resource name. */
@@ -48,14 +58,15 @@ export class ListenerManager {
     const key = bindKey(spec);
     if (this.servers.has(key)) return;
     const server = createServer();
-    const bound: BoundServer = { key, server, view: spec.view, draining: false };
+    const bound: BoundServer = { key, server, view: spec.view, requestLimits: NO_REQUEST_LIMITS, maxConnectionsPerClient: 0, clients: new Map(), draining: false };
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       // The view at request start serves the whole request, whatever is applied meanwhile.
       if (bound.draining) res.setHeader('connection', 'close');
-      proxyRequest(bound.view, req, res);
+      proxyRequest(bound.view, bound.requestLimits, req, res);
     });
+    server.on('connection', (socket: Socket) => countClient(bound, socket));
     server.on('clientError', onClientError);
-    applyLimits(server, spec.limits);
+    applyLimits(bound, spec.limits);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: spec.port, host: spec.address === '' ? undefined : spec.address }, () => {
@@ -78,7 +89,7 @@ export class ListenerManager {
       const bound = this.servers.get(key);
       if (bound === undefined) continue;
       bound.view = spec.view;
-      applyLimits(bound.server, spec.limits);
+      applyLimits(bound, spec.limits);
       names.set(spec.name, key);
       keep.add(key);
     }
@@ -129,15 +140,56 @@ export class ListenerManager {
   }
 }
 
-function applyLimits(server: Server, limits: ListenerLimits | undefined): void {
+/**
+ * The one place ListenerLimits take effect, at bind and on every commit. Each is read per
+ * new connection (header size and count, per-client cap), per check (timeouts) or per
+ * request (body limits), so a change applies to a bound socket without rebinding it.
+ */
+function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): void {
+  const server = bound.server as Server & { maxHeaderSize: number | undefined };
   server.maxConnections = limits?.maxConnections || Infinity;
-  server.maxHeadersCount = limits?.maxRequestHeaders || 2000;
-  if (limits?.requestHeadersTimeoutMs) server.headersTimeout = limits.requestHeadersTimeoutMs;
-  if (limits?.idleTimeoutMs) server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.maxHeadersCount = limits?.maxRequestHeaders || DEFAULT_MAX_HEADERS;
+  // Node reads it when it sets up each connection's parser (undefined: --max-http-header-size).
+  server.maxHeaderSize = limits?.maxRequestHeaderBytes || undefined;
+  server.headersTimeout = limits?.requestHeadersTimeoutMs || DEFAULT_HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = limits?.idleTimeoutMs || DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
+  const maxBodyBytes = limits?.maxRequestBodyBytes ?? 0;
+  const bodyTimeoutMs = limits?.requestBodyTimeoutMs ?? 0;
+  bound.requestLimits = maxBodyBytes === 0 && bodyTimeoutMs === 0 ? NO_REQUEST_LIMITS : { maxBodyBytes, bodyTimeoutMs };
 }
 
-/** Malformed requests (smuggling attempts included) get a bare 400, never a stack. */
+/** Counts a new connection against its client's cap; over the cap, it is closed at once. */
+function countClient(bound: BoundServer, socket: Socket): void {
+  const client = socket.remoteAddress ?? '';
+  const open = (bound.clients.get(client) ?? 0) + 1;
+  if (bound.maxConnectionsPerClient > 0 && open > bound.maxConnectionsPerClient) {
+    socket.destroy();
+    return;
+  }
+  bound.clients.set(client, open);
+  socket.once('close', () => {
+    const left = (bound.clients.get(client) ?? 1) - 1;
+    if (left > 0) bound.clients.set(client, left);
+    else bound.clients.delete(client);
+  });
+}
+
+const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/**
+ * Malformed requests (smuggling attempts included) get a bare 400 (431, 413, 408 for limits),
+ * never a stack. As Node does, only when no response has started on the socket: bytes in the
+ * middle of one would corrupt it.
+ */
 function onClientError(err: Error & { code?: string }, socket: Socket): void {
-  if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  else socket.destroy();
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (socket.writable && err.code !== 'ECONNRESET' && !inFlight?.headersSent) {
+    const status = (err.code !== undefined ? CLIENT_ERROR_STATUS[err.code] : undefined) ?? '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nserver: sluice\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  } else socket.destroy();
 }

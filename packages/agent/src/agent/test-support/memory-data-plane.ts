@@ -1,6 +1,6 @@
 import { ResourceError, type Resource } from '@sluice/proto';
 import type { DataPlaneUpdate, ListeningDataPlane } from '../data-plane-port.js';
-import { keyOf, keyString } from '../resource-keys.js';
+import { keyOf, keyString } from '../../data-plane/resource-keys.js';
 
 /**
  * A data plane without sockets for tests of the agent's control side: keeps what it is given,
