@@ -2,3 +2,4 @@
 // hand: change the .proto files and run `npm run generate -w @sluice/proto`.
 export * from './gen/sluice/v1/config.js';
 export * from './gen/sluice/v1/discovery.js';
+export * from './gen/sluice/v1/report.js';

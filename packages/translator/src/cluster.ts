@@ -64,7 +64,10 @@ function healthCheck(hc: NonNullable<Spec['healthCheck']>): HealthCheck {
     unhealthyThreshold: hc.unhealthyThreshold,
     check:
       hc.http !== undefined
-        ? { $case: 'http', value: { path: hc.http.path, expectedStatuses: [...(hc.http.expectedStatuses ?? [])], host: hc.http.host ?? '' } }
+        ? {
+            $case: 'http',
+            value: { path: hc.http.path, expectedStatuses: [...(hc.http.expectedStatuses ?? [])], host: hc.http.host ?? '', method: hc.http.method ?? '' },
+          }
         : { $case: 'tcp', value: true },
   };
 }
@@ -100,14 +103,10 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
     ifSet(lb.consistentHash?.key.cookie?.path, 'spec.loadBalancing.consistentHash.key.cookie.path'),
     ifSet(lb.choiceCount, 'spec.loadBalancing.choiceCount'),
     ifSet(hc?.port, 'spec.healthCheck.port'),
-    ifSet(hc?.http?.method, 'spec.healthCheck.http.method'),
     ifSet(hc?.tcp?.send, 'spec.healthCheck.tcp.send'),
     ifSet(hc?.tcp?.expect, 'spec.healthCheck.tcp.expect'),
-    ifSet(spec.outlierDetection?.interval, 'spec.outlierDetection.interval'),
-    ifSet(spec.outlierDetection?.maxEjectionTime, 'spec.outlierDetection.maxEjectionTime'),
     ifSet(spec.slowStart?.aggression, 'spec.slowStart.aggression'),
     ifSet(spec.slowStart?.minWeightPercent, 'spec.slowStart.minWeightPercent'),
-    ifSet(spec.circuitBreaker?.maxRetries, 'spec.circuitBreaker.maxRetries'),
     ifSet(spec.tls?.minVersion, 'spec.tls.minVersion'),
   ]);
   const cluster: Cluster = {
@@ -135,7 +134,10 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
             consecutiveGatewayErrors: spec.outlierDetection.consecutiveGatewayErrors ?? 0,
             consecutiveConnectFailures: spec.outlierDetection.consecutiveConnectFailures ?? 0,
             baseEjectionTimeMs: ms(spec.outlierDetection.baseEjectionTime),
-            maxEjectionPercent: spec.outlierDetection.maxEjectionPercent ?? 0,
+            // Unset is Envoy's 10 %; on the wire 0 means none may be ejected.
+            maxEjectionPercent: spec.outlierDetection.maxEjectionPercent ?? 10,
+            maxEjectionTimeMs: ms(spec.outlierDetection.maxEjectionTime),
+            intervalMs: ms(spec.outlierDetection.interval),
           },
     slowStart: spec.slowStart === undefined ? undefined : { windowMs: ms(spec.slowStart.window) },
     circuitBreaker:
@@ -145,6 +147,7 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
             maxConnections: spec.circuitBreaker.maxConnections ?? 0,
             maxPendingRequests: spec.circuitBreaker.maxPendingRequests ?? 0,
             maxRequests: spec.circuitBreaker.maxRequests ?? 0,
+            maxRetries: spec.circuitBreaker.maxRetries,
           },
     sessionPersistence:
       spec.sessionPersistence === undefined
@@ -176,7 +179,8 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
         // The seam for dynamic weights: the weight engine's effective weight wins when present.
         weight: Math.max(0, Math.round(ctx.weights.get(id) ?? e.weight)),
         labels: sortedRecord(e.labels),
-        health: HealthStatus.HEALTH_STATUS_UNSPECIFIED,
+        // The seam for active health checks: the controller's merged verdict; absent = unknown.
+        health: ctx.health.get(id) ?? HealthStatus.HEALTH_STATUS_UNSPECIFIED,
       };
     });
 

@@ -1,5 +1,5 @@
 import type { Resource as ApiResource, Secret } from '@sluice/api';
-import { ResourceType, type Source, type WeightedCluster } from '@sluice/proto';
+import { ResourceType, type HealthStatus, type Source, type WeightedCluster } from '@sluice/proto';
 import type { ResourceRef } from './data-plane-resource.js';
 import { refName, sourceOf, type Inputs } from './inputs.js';
 
@@ -14,6 +14,8 @@ export interface Context {
   readonly problems: Problem[];
   /** Dynamic weights: effective weight by endpoint id. Absent: the configured weight. */
   readonly weights: ReadonlyMap<string, number>;
+  /** Merged active health: status by endpoint id. Absent: unknown (routes normally). */
+  readonly health: ReadonlyMap<string, HealthStatus>;
 }
 
 /** A listener certificate needs a tls Secret (chain and key); a CA needs only certificates. */

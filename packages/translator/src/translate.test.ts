@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '@sluice/api';
-import { Cluster, Resource as WireResource, ResourceType } from '@sluice/proto';
+import { Cluster, HealthStatus, Resource as WireResource, ResourceType } from '@sluice/proto';
 import { endpointId, resourceKey, translate, type Translation } from './index.js';
 import { loadResources } from './test-support/load.js';
 
@@ -104,6 +104,19 @@ describe('translate', () => {
     expect(body?.$case === 'endpoints' ? body.value.endpoints.map((e) => e.weight) : []).toEqual([10, 3]);
     expect(weighted.resources.get(ek)!.version).not.toBe(plain.resources.get(ek)!.version);
     expect(weighted.resources.get(ck)!.version).toBe(plain.resources.get(ck)!.version);
+  });
+
+  it('takes merged health by endpoint id, touching only the endpoints version', () => {
+    const input = loadResources(upstream('u', '[{address: 10.0.0.1, port: 80}, {address: 10.0.0.2, port: 80}]'));
+    const plain = translate(input, { revision: 1 });
+    const id = endpointId('default/u', '10.0.0.2', 80);
+    const checked = translate(input, { revision: 2, health: new Map([[id, HealthStatus.HEALTH_STATUS_UNHEALTHY]]) });
+    const ek = resourceKey(ResourceType.RESOURCE_TYPE_ENDPOINTS, 'default/u');
+    const ck = resourceKey(ResourceType.RESOURCE_TYPE_CLUSTER, 'default/u');
+    const body = checked.resources.get(ek)!.resource.body;
+    expect(body?.$case === 'endpoints' ? body.value.endpoints.map((e) => e.health) : []).toEqual([HealthStatus.HEALTH_STATUS_UNSPECIFIED, HealthStatus.HEALTH_STATUS_UNHEALTHY]);
+    expect(checked.resources.get(ek)!.version).not.toBe(plain.resources.get(ek)!.version);
+    expect(checked.resources.get(ck)!.version).toBe(plain.resources.get(ck)!.version);
   });
 
   it('emits an empty route table for an HTTP listener no Route attaches to', () => {

@@ -1,5 +1,5 @@
 import type { Resource as ApiResource, Listener, Route, TCPRoute, UDPRoute } from '@sluice/api';
-import { Protocol, ResourceType, type Secret } from '@sluice/proto';
+import { Protocol, ResourceType, type HealthStatus, type Secret } from '@sluice/proto';
 import { report, secretMaterial, type Context, type Problem } from './context.js';
 import { compareSources, keyOf, makeResource, type DataPlaneResource } from './data-plane-resource.js';
 import { sortedRecord, translateUpstream } from './cluster.js';
@@ -19,6 +19,11 @@ export interface TranslateOptions {
    * without an entry gets its configured weight. Default: none.
    */
   weights?: ReadonlyMap<string, number>;
+  /**
+   * Merged active health-check verdicts from the controller: status by endpoint id, carried
+   * into Endpoint.health. An endpoint without an entry is unknown. Default: none.
+   */
+  health?: ReadonlyMap<string, HealthStatus>;
 }
 
 export interface ListenerSelection {
@@ -140,7 +145,7 @@ function sortProblems(problems: Problem[]): Problem[] {
  */
 export function translate(resources: readonly ApiResource[], options: TranslateOptions): Translation {
   const inputs = indexInputs(resources);
-  const ctx: Context = { inputs, problems: [], weights: options.weights ?? new Map() };
+  const ctx: Context = { inputs, problems: [], weights: options.weights ?? new Map(), health: options.health ?? new Map() };
   for (const d of inputs.duplicates) report(ctx, d, `${d.kind} ${nameOf(d)} is given more than once: only the first is used`);
   const out: DataPlaneResource[] = [];
 

@@ -473,7 +473,10 @@ export interface HttpHealthCheck {
   path: string;
   /** empty = any 2xx */
   expectedStatuses: number[];
+  /** empty = the endpoint address */
   host: string;
+  /** GET or HEAD; empty = GET */
+  method: string;
 }
 
 export interface OutlierDetection {
@@ -1824,7 +1827,7 @@ export const HealthCheck: MessageFns<HealthCheck> = {
 };
 
 function createBaseHttpHealthCheck(): HttpHealthCheck {
-  return { path: "", expectedStatuses: [], host: "" };
+  return { path: "", expectedStatuses: [], host: "", method: "" };
 }
 
 export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
@@ -1841,6 +1844,9 @@ export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
     }
     if (message.host !== "") {
       writer.uint32(26).string(message.host);
+    }
+    if (message.method !== "") {
+      writer.uint32(34).string(message.method);
     }
     return writer;
   },
@@ -1892,6 +1898,14 @@ export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
             message.host = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1913,6 +1927,7 @@ export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
         ? object.expected_statuses.map((e: any) => globalThis.Number(e))
         : [],
       host: isSet(object.host) ? globalThis.String(object.host) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
     };
   },
 
@@ -1927,6 +1942,9 @@ export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
     if (message.host !== "") {
       obj.host = message.host;
     }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
     return obj;
   },
 
@@ -1938,6 +1956,7 @@ export const HttpHealthCheck: MessageFns<HttpHealthCheck> = {
     message.path = object.path ?? "";
     message.expectedStatuses = object.expectedStatuses?.map((e) => e) || [];
     message.host = object.host ?? "";
+    message.method = object.method ?? "";
     return message;
   },
 };
