@@ -390,6 +390,11 @@ export interface LoadBalancing {
     | undefined;
   /** Percentage of healthy endpoints under which the balancer ignores health (0 = off). */
   panicThresholdPercent: number;
+  /**
+   * Least-connections and least-response-time policies: endpoints sampled per pick
+   * (power of N choices); 0 = the policy's default (all, or 2 for least response time).
+   */
+  choiceCount: number;
 }
 
 export interface ConsistentHash {
@@ -397,6 +402,8 @@ export interface ConsistentHash {
   algorithm: ConsistentHash_Algorithm;
   /** Bounded-load factor in hundredths (125 = 1.25); 0 = unbounded. */
   boundedLoadPercent: number;
+  /** Ring entries (ring hash) or lookup table size (Maglev, a prime); 0 = the default. */
+  tableSize: number;
 }
 
 export enum ConsistentHash_Algorithm {
@@ -479,24 +486,49 @@ export interface HttpHealthCheck {
   method: string;
 }
 
+/**
+ * Passive health (Envoy outlier detection), applied by each agent from its own traffic.
+ * Thresholds of 0 are not checked. Times of 0 take the defaults: base 30 s, max 300 s,
+ * interval 10 s.
+ */
 export interface OutlierDetection {
   consecutive5xx: number;
   consecutiveGatewayErrors: number;
   consecutiveConnectFailures: number;
   baseEjectionTimeMs: number;
+  /**
+   * Percent of the cluster's endpoints that may be ejected at once; at least one may be
+   * ejected while this is above 0 (as in Envoy).
+   */
   maxEjectionPercent: number;
+  /** Longest ejection (base x times ejected is capped here). */
+  maxEjectionTimeMs: number;
+  /** Each interval an endpoint spends not ejected lowers its ejection multiplier by one. */
+  intervalMs: number;
 }
 
 export interface SlowStart {
   windowMs: number;
+  /** Shape of the ramp: weight x (elapsed / window)^(1 / aggression); 0 = 1 (linear). */
+  aggression: number;
+  /** Weight at the start of the window, in percent of the full weight; unset = 10. */
+  minWeightPercent?: number | undefined;
 }
 
+/** Per cluster per agent; 0 = no limit. Over a limit the agent answers 503 at once. */
 export interface CircuitBreaker {
   maxConnections: number;
   maxPendingRequests: number;
   maxRequests: number;
+  /** Concurrent retries; unset = no limit beyond the retry budget, 0 = no retries. */
+  maxRetries?: number | undefined;
 }
 
+/**
+ * Keeps a client on one endpoint while it stays eligible. TYPE_COOKIE: the agent issues a
+ * cookie naming Endpoint.id (never the address); TYPE_HEADER / TYPE_SOURCE_IP: the header
+ * value or the client address is hashed to an endpoint.
+ */
 export interface SessionPersistence {
   type: SessionPersistence_Type;
   cookieName: string;
@@ -700,6 +732,11 @@ export interface WeightedCluster {
   weight: number;
 }
 
+/**
+ * Only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) are retried, except after a
+ * connect failure (the request reached no backend). Retries in flight per cluster stay within
+ * max(3, 20 % of active requests) (Envoy's retry budget defaults).
+ */
 export interface RetryPolicy {
   /** retries after the first try */
   attempts: number;
@@ -1279,6 +1316,7 @@ function createBaseLoadBalancing(): LoadBalancing {
     policy: LoadBalancingPolicy.LOAD_BALANCING_POLICY_UNSPECIFIED,
     consistentHash: undefined,
     panicThresholdPercent: 0,
+    choiceCount: 0,
   };
 }
 
@@ -1292,6 +1330,9 @@ export const LoadBalancing: MessageFns<LoadBalancing> = {
     }
     if (message.panicThresholdPercent !== 0) {
       writer.uint32(24).uint32(message.panicThresholdPercent);
+    }
+    if (message.choiceCount !== 0) {
+      writer.uint32(32).uint32(message.choiceCount);
     }
     return writer;
   },
@@ -1333,6 +1374,14 @@ export const LoadBalancing: MessageFns<LoadBalancing> = {
             message.panicThresholdPercent = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.choiceCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1360,6 +1409,11 @@ export const LoadBalancing: MessageFns<LoadBalancing> = {
         : isSet(object.panic_threshold_percent)
         ? globalThis.Number(object.panic_threshold_percent)
         : 0,
+      choiceCount: isSet(object.choiceCount)
+        ? globalThis.Number(object.choiceCount)
+        : isSet(object.choice_count)
+        ? globalThis.Number(object.choice_count)
+        : 0,
     };
   },
 
@@ -1374,6 +1428,9 @@ export const LoadBalancing: MessageFns<LoadBalancing> = {
     if (message.panicThresholdPercent !== 0) {
       obj.panicThresholdPercent = Math.round(message.panicThresholdPercent);
     }
+    if (message.choiceCount !== 0) {
+      obj.choiceCount = Math.round(message.choiceCount);
+    }
     return obj;
   },
 
@@ -1387,12 +1444,18 @@ export const LoadBalancing: MessageFns<LoadBalancing> = {
       ? ConsistentHash.fromPartial(object.consistentHash)
       : undefined;
     message.panicThresholdPercent = object.panicThresholdPercent ?? 0;
+    message.choiceCount = object.choiceCount ?? 0;
     return message;
   },
 };
 
 function createBaseConsistentHash(): ConsistentHash {
-  return { key: undefined, algorithm: ConsistentHash_Algorithm.ALGORITHM_UNSPECIFIED, boundedLoadPercent: 0 };
+  return {
+    key: undefined,
+    algorithm: ConsistentHash_Algorithm.ALGORITHM_UNSPECIFIED,
+    boundedLoadPercent: 0,
+    tableSize: 0,
+  };
 }
 
 export const ConsistentHash: MessageFns<ConsistentHash> = {
@@ -1405,6 +1468,9 @@ export const ConsistentHash: MessageFns<ConsistentHash> = {
     }
     if (message.boundedLoadPercent !== 0) {
       writer.uint32(24).uint32(message.boundedLoadPercent);
+    }
+    if (message.tableSize !== 0) {
+      writer.uint32(32).uint32(message.tableSize);
     }
     return writer;
   },
@@ -1446,6 +1512,14 @@ export const ConsistentHash: MessageFns<ConsistentHash> = {
             message.boundedLoadPercent = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tableSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1469,6 +1543,11 @@ export const ConsistentHash: MessageFns<ConsistentHash> = {
         : isSet(object.bounded_load_percent)
         ? globalThis.Number(object.bounded_load_percent)
         : 0,
+      tableSize: isSet(object.tableSize)
+        ? globalThis.Number(object.tableSize)
+        : isSet(object.table_size)
+        ? globalThis.Number(object.table_size)
+        : 0,
     };
   },
 
@@ -1483,6 +1562,9 @@ export const ConsistentHash: MessageFns<ConsistentHash> = {
     if (message.boundedLoadPercent !== 0) {
       obj.boundedLoadPercent = Math.round(message.boundedLoadPercent);
     }
+    if (message.tableSize !== 0) {
+      obj.tableSize = Math.round(message.tableSize);
+    }
     return obj;
   },
 
@@ -1494,6 +1576,7 @@ export const ConsistentHash: MessageFns<ConsistentHash> = {
     message.key = (object.key !== undefined && object.key !== null) ? HashKey.fromPartial(object.key) : undefined;
     message.algorithm = object.algorithm ?? ConsistentHash_Algorithm.ALGORITHM_UNSPECIFIED;
     message.boundedLoadPercent = object.boundedLoadPercent ?? 0;
+    message.tableSize = object.tableSize ?? 0;
     return message;
   },
 };
@@ -1968,6 +2051,8 @@ function createBaseOutlierDetection(): OutlierDetection {
     consecutiveConnectFailures: 0,
     baseEjectionTimeMs: 0,
     maxEjectionPercent: 0,
+    maxEjectionTimeMs: 0,
+    intervalMs: 0,
   };
 }
 
@@ -1987,6 +2072,12 @@ export const OutlierDetection: MessageFns<OutlierDetection> = {
     }
     if (message.maxEjectionPercent !== 0) {
       writer.uint32(40).uint32(message.maxEjectionPercent);
+    }
+    if (message.maxEjectionTimeMs !== 0) {
+      writer.uint32(48).uint32(message.maxEjectionTimeMs);
+    }
+    if (message.intervalMs !== 0) {
+      writer.uint32(56).uint32(message.intervalMs);
     }
     return writer;
   },
@@ -2044,6 +2135,22 @@ export const OutlierDetection: MessageFns<OutlierDetection> = {
             message.maxEjectionPercent = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxEjectionTimeMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2083,6 +2190,16 @@ export const OutlierDetection: MessageFns<OutlierDetection> = {
         : isSet(object.max_ejection_percent)
         ? globalThis.Number(object.max_ejection_percent)
         : 0,
+      maxEjectionTimeMs: isSet(object.maxEjectionTimeMs)
+        ? globalThis.Number(object.maxEjectionTimeMs)
+        : isSet(object.max_ejection_time_ms)
+        ? globalThis.Number(object.max_ejection_time_ms)
+        : 0,
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
     };
   },
 
@@ -2103,6 +2220,12 @@ export const OutlierDetection: MessageFns<OutlierDetection> = {
     if (message.maxEjectionPercent !== 0) {
       obj.maxEjectionPercent = Math.round(message.maxEjectionPercent);
     }
+    if (message.maxEjectionTimeMs !== 0) {
+      obj.maxEjectionTimeMs = Math.round(message.maxEjectionTimeMs);
+    }
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
+    }
     return obj;
   },
 
@@ -2116,18 +2239,26 @@ export const OutlierDetection: MessageFns<OutlierDetection> = {
     message.consecutiveConnectFailures = object.consecutiveConnectFailures ?? 0;
     message.baseEjectionTimeMs = object.baseEjectionTimeMs ?? 0;
     message.maxEjectionPercent = object.maxEjectionPercent ?? 0;
+    message.maxEjectionTimeMs = object.maxEjectionTimeMs ?? 0;
+    message.intervalMs = object.intervalMs ?? 0;
     return message;
   },
 };
 
 function createBaseSlowStart(): SlowStart {
-  return { windowMs: 0 };
+  return { windowMs: 0, aggression: 0, minWeightPercent: undefined };
 }
 
 export const SlowStart: MessageFns<SlowStart> = {
   encode(message: SlowStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.windowMs !== 0) {
       writer.uint32(8).uint32(message.windowMs);
+    }
+    if (message.aggression !== 0) {
+      writer.uint32(17).double(message.aggression);
+    }
+    if (message.minWeightPercent !== undefined) {
+      writer.uint32(25).double(message.minWeightPercent);
     }
     return writer;
   },
@@ -2153,6 +2284,22 @@ export const SlowStart: MessageFns<SlowStart> = {
             message.windowMs = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.aggression = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.minWeightPercent = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2172,6 +2319,12 @@ export const SlowStart: MessageFns<SlowStart> = {
         : isSet(object.window_ms)
         ? globalThis.Number(object.window_ms)
         : 0,
+      aggression: isSet(object.aggression) ? globalThis.Number(object.aggression) : 0,
+      minWeightPercent: isSet(object.minWeightPercent)
+        ? globalThis.Number(object.minWeightPercent)
+        : isSet(object.min_weight_percent)
+        ? globalThis.Number(object.min_weight_percent)
+        : undefined,
     };
   },
 
@@ -2179,6 +2332,12 @@ export const SlowStart: MessageFns<SlowStart> = {
     const obj: any = {};
     if (message.windowMs !== 0) {
       obj.windowMs = Math.round(message.windowMs);
+    }
+    if (message.aggression !== 0) {
+      obj.aggression = floatToJson(message.aggression);
+    }
+    if (message.minWeightPercent !== undefined) {
+      obj.minWeightPercent = floatToJson(message.minWeightPercent);
     }
     return obj;
   },
@@ -2189,12 +2348,14 @@ export const SlowStart: MessageFns<SlowStart> = {
   fromPartial<I extends Exact<DeepPartial<SlowStart>, I>>(object: I): SlowStart {
     const message = createBaseSlowStart();
     message.windowMs = object.windowMs ?? 0;
+    message.aggression = object.aggression ?? 0;
+    message.minWeightPercent = object.minWeightPercent ?? undefined;
     return message;
   },
 };
 
 function createBaseCircuitBreaker(): CircuitBreaker {
-  return { maxConnections: 0, maxPendingRequests: 0, maxRequests: 0 };
+  return { maxConnections: 0, maxPendingRequests: 0, maxRequests: 0, maxRetries: undefined };
 }
 
 export const CircuitBreaker: MessageFns<CircuitBreaker> = {
@@ -2207,6 +2368,9 @@ export const CircuitBreaker: MessageFns<CircuitBreaker> = {
     }
     if (message.maxRequests !== 0) {
       writer.uint32(24).uint32(message.maxRequests);
+    }
+    if (message.maxRetries !== undefined) {
+      writer.uint32(32).uint32(message.maxRetries);
     }
     return writer;
   },
@@ -2248,6 +2412,14 @@ export const CircuitBreaker: MessageFns<CircuitBreaker> = {
             message.maxRequests = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxRetries = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2277,6 +2449,11 @@ export const CircuitBreaker: MessageFns<CircuitBreaker> = {
         : isSet(object.max_requests)
         ? globalThis.Number(object.max_requests)
         : 0,
+      maxRetries: isSet(object.maxRetries)
+        ? globalThis.Number(object.maxRetries)
+        : isSet(object.max_retries)
+        ? globalThis.Number(object.max_retries)
+        : undefined,
     };
   },
 
@@ -2291,6 +2468,9 @@ export const CircuitBreaker: MessageFns<CircuitBreaker> = {
     if (message.maxRequests !== 0) {
       obj.maxRequests = Math.round(message.maxRequests);
     }
+    if (message.maxRetries !== undefined) {
+      obj.maxRetries = Math.round(message.maxRetries);
+    }
     return obj;
   },
 
@@ -2302,6 +2482,7 @@ export const CircuitBreaker: MessageFns<CircuitBreaker> = {
     message.maxConnections = object.maxConnections ?? 0;
     message.maxPendingRequests = object.maxPendingRequests ?? 0;
     message.maxRequests = object.maxRequests ?? 0;
+    message.maxRetries = object.maxRetries ?? undefined;
     return message;
   },
 };
@@ -5779,6 +5960,10 @@ export const HttpFilter: MessageFns<HttpFilter> = {
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
