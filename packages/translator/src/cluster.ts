@@ -32,6 +32,9 @@ export function sortedRecord(record: Readonly<Record<string, string>> | undefine
   return out;
 }
 
+/** Envoy's default: under 50 % healthy endpoints, balance over all of them. */
+const DEFAULT_PANIC_THRESHOLD_PERCENT = 50;
+
 const POLICY: Record<Spec['loadBalancing']['policy'], LoadBalancingPolicy> = {
   RoundRobin: LoadBalancingPolicy.LOAD_BALANCING_POLICY_ROUND_ROBIN,
   WeightedRoundRobin: LoadBalancingPolicy.LOAD_BALANCING_POLICY_WEIGHTED_ROUND_ROBIN,
@@ -98,15 +101,11 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
   const lb = spec.loadBalancing;
   const hc = spec.healthCheck;
   reportUnsupported(ctx, u, [
-    ifSet(lb.consistentHash?.tableSize, 'spec.loadBalancing.consistentHash.tableSize'),
     ifSet(lb.consistentHash?.key.cookie?.ttl, 'spec.loadBalancing.consistentHash.key.cookie.ttl'),
     ifSet(lb.consistentHash?.key.cookie?.path, 'spec.loadBalancing.consistentHash.key.cookie.path'),
-    ifSet(lb.choiceCount, 'spec.loadBalancing.choiceCount'),
     ifSet(hc?.port, 'spec.healthCheck.port'),
     ifSet(hc?.tcp?.send, 'spec.healthCheck.tcp.send'),
     ifSet(hc?.tcp?.expect, 'spec.healthCheck.tcp.expect'),
-    ifSet(spec.slowStart?.aggression, 'spec.slowStart.aggression'),
-    ifSet(spec.slowStart?.minWeightPercent, 'spec.slowStart.minWeightPercent'),
     ifSet(spec.tls?.minVersion, 'spec.tls.minVersion'),
   ]);
   const cluster: Cluster = {
@@ -119,9 +118,11 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
           : {
               key: hashKey(lb.consistentHash.key),
               algorithm: lb.consistentHash.algorithm === 'Maglev' ? ConsistentHash_Algorithm.ALGORITHM_MAGLEV : ConsistentHash_Algorithm.ALGORITHM_RING_HASH,
-              boundedLoadPercent: 0,
+              boundedLoadPercent: lb.consistentHash.boundedLoadFactor === undefined ? 0 : Math.round(lb.consistentHash.boundedLoadFactor * 100),
+              tableSize: lb.consistentHash.tableSize ?? 0,
             },
-      panicThresholdPercent: 0,
+      panicThresholdPercent: lb.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT,
+      choiceCount: lb.choiceCount ?? 0,
     },
     connectTimeoutMs: ms(spec.timeouts.connect),
     idleTimeoutMs: ms(spec.timeouts.idle),
@@ -139,7 +140,10 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
             maxEjectionTimeMs: ms(spec.outlierDetection.maxEjectionTime),
             intervalMs: ms(spec.outlierDetection.interval),
           },
-    slowStart: spec.slowStart === undefined ? undefined : { windowMs: ms(spec.slowStart.window) },
+    slowStart:
+      spec.slowStart === undefined
+        ? undefined
+        : { windowMs: ms(spec.slowStart.window), aggression: spec.slowStart.aggression ?? 1, minWeightPercent: spec.slowStart.minWeightPercent ?? 10 },
     circuitBreaker:
       spec.circuitBreaker === undefined
         ? undefined

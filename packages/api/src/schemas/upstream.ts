@@ -56,8 +56,29 @@ const consistentHashSchema = z
     tableSize: positiveCount()
       .optional()
       .describe('Ring entries (RingHash) or lookup table size (Maglev, a prime). Unset: 1024 for RingHash, 65537 for Maglev.'),
+    boundedLoadFactor: z
+      .number()
+      .min(1)
+      .max(10)
+      .optional()
+      .describe(
+        'Consistent hashing with bounded loads: an endpoint whose in-flight requests exceed this factor x the average is skipped for the next one on the ring (1-10, e.g. 1.25). Unset: unbounded.',
+      ),
+  })
+  .superRefine((ch, ctx) => {
+    if (ch.tableSize === undefined) return;
+    if (ch.algorithm === 'Maglev' && (ch.tableSize > 5000011 || !isPrime(ch.tableSize))) {
+      ctx.addIssue({ code: 'custom', path: ['tableSize'], message: 'must be a prime up to 5000011 for Maglev' });
+    }
+    if (ch.algorithm === 'RingHash' && ch.tableSize > 8388608) ctx.addIssue({ code: 'custom', path: ['tableSize'], message: 'must be at most 8388608 for RingHash' });
   })
   .describe('Options of the ConsistentHash policy.');
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
 
 const loadBalancingSchema = z
   .strictObject({
@@ -72,7 +93,16 @@ const loadBalancingSchema = z
       .min(2)
       .max(10)
       .optional()
-      .describe('LeastConnections, WeightedLeastConnections and LeastResponseTime: endpoints sampled per pick (power of N choices). Unset: compare all endpoints.'),
+      .describe(
+        'LeastConnections, WeightedLeastConnections and LeastResponseTime: endpoints sampled per pick (power of N choices). Unset: all endpoints for the least-connections policies, 2 for LeastResponseTime.',
+      ),
+    panicThresholdPercent: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe('When fewer than this percentage of the endpoints in rotation are healthy, balance over all of them, ignoring health (0-100; 0 disables). Unset: 50.'),
   })
   .superRefine((lb, ctx) => {
     if (lb.policy === 'ConsistentHash' && lb.consistentHash === undefined) {

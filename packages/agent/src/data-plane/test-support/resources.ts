@@ -59,7 +59,7 @@ export function routeTableResource(name: string, virtualHosts: VirtualHost[]): R
 export function clusterResource(name: string, policy = LoadBalancingPolicy.LOAD_BALANCING_POLICY_ROUND_ROBIN, over: Partial<Cluster> = {}): Resource {
   const cluster: Cluster = {
     source: { kind: 'Upstream', namespace: 'default', name: name.split('/').pop() ?? name },
-    loadBalancing: { policy, panicThresholdPercent: 0 },
+    loadBalancing: { policy, panicThresholdPercent: 0, choiceCount: 0 },
     connectTimeoutMs: 0,
     idleTimeoutMs: 0,
     proxyProtocol: ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED,
