@@ -1,11 +1,15 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
+import type { HealthStatus } from '@sluice/proto';
 import { checkConsistency, snapshotFor, translate } from '@sluice/translator';
 import { createAdminApp, listenAdmin } from './admin/server.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { DiscoveryServer } from './discovery/discovery-server.js';
 import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
 import { SnapshotCache } from './discovery/snapshot-cache.js';
+import { EndpointHealthStatus } from './health/endpoint-status.js';
+import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
+import { ReportServer } from './health/report-server.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
@@ -15,6 +19,7 @@ import { ProgrammedStatus } from './status/programmed-status.js';
 import { ReferenceStatus } from './status/reference-status.js';
 import { openStore, type Store } from './store/index.js';
 import { VERSION } from './version.js';
+import { Watchable } from './watchable.js';
 
 export interface RunningController {
   adminUrl: string;
@@ -37,7 +42,15 @@ export async function startController(options: ControllerOptions, logger: Logger
   const prefix = options.store === 'embedded' ? '' : options.etcdPrefix;
   const resources = new ResourceService(store, { prefix });
   const cache = new ResourceCache(store, resources.keys.all(), logger);
-  const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger);
+  // Merged active health flows from the coordinator into the translation (Endpoint.health).
+  const health = new Watchable<ReadonlyMap<string, HealthStatus>>(new Map());
+  const merged = new Watchable<MergedHealth>();
+  const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger, health);
+  const coordinator = new HealthCoordinator(
+    { resources: cache.snapshots, snapshots, health, merged, logger },
+    { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
+  );
+  const reports = new ReportServer(coordinator, logger);
   const agents = new AgentRegistry(resources, options.id ?? `${hostname()}:${process.pid}`, logger);
   const discovery = new DiscoveryServer(snapshots, agents, logger);
   const runners: Runner[] = [
@@ -46,6 +59,8 @@ export async function startController(options: ControllerOptions, logger: Logger
     agents,
     new ReferenceStatus(cache, resources, logger),
     new ProgrammedStatus(snapshots.outputs, resources, logger),
+    coordinator,
+    new EndpointHealthStatus(merged, resources, logger),
   ];
 
   const abort = new AbortController();
@@ -56,7 +71,10 @@ export async function startController(options: ControllerOptions, logger: Logger
     const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
-    const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => discovery.register(grpcServer));
+    const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {
+      discovery.register(grpcServer);
+      reports.register(grpcServer);
+    });
     logger.info('gRPC discovery listening', { address: grpc.address });
     logger.info('controller started', { version: VERSION, store: store.description, id: agents.controllerId });
     return {
@@ -66,6 +84,7 @@ export async function startController(options: ControllerOptions, logger: Logger
         // Streams end first so the registry records the agents as disconnected while the
         // store is still open; then the runners stop.
         discovery.close();
+        reports.close();
         await closeGrpc(grpc.server);
         abort.abort();
         // Watches are long-lived responses: end them, or close() would wait for clients.

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '@sluice/api';
 import { ControllerError } from './errors.js';
 
 export interface ControllerOptions {
@@ -12,6 +13,10 @@ export interface ControllerOptions {
   logLevel: string;
   /** This replica's name in Agent objects (`status.controller`); default `<hostname>:<pid>`. */
   id?: string;
+  /** Agents that actively health-check each endpoint (default 2). */
+  healthProbers?: number;
+  /** How often agents report (default 1000 ms). */
+  reportIntervalMs?: number;
 }
 
 export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
@@ -27,6 +32,8 @@ Flags:
   --admin-addr HOST:PORT       admin REST API (default: 127.0.0.1:9080; port 0 picks one)
   --grpc-addr HOST:PORT        agent discovery gRPC (default: 0.0.0.0:9081)
   --log-level LEVEL            error|warn|info|debug (default: info)
+  --health-probers N           agents that actively health-check each endpoint (default: 2)
+  --report-interval DURATION   how often agents report health (default: 1s)
   --id NAME                    this replica's name, shown as the CONTROLLER of its agents
                                (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
                                so a restarted replica releases the agents it left connected)
@@ -56,6 +63,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         'grpc-addr': { type: 'string', default: '0.0.0.0:9081' },
         'log-level': { type: 'string', default: 'info' },
         id: { type: 'string' },
+        'health-probers': { type: 'string', default: '2' },
+        'report-interval': { type: 'string', default: '1s' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -74,6 +83,12 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
   const id = values.id ?? `${hostname()}:${process.pid}`;
   if (id.trim() === '' || id.length > 253) problems.push('--id: must be 1 to 253 characters');
   if (!LOG_LEVELS.includes(values['log-level'])) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
+  const healthProbers = Number(values['health-probers']);
+  if (!Number.isInteger(healthProbers) || healthProbers < 1 || healthProbers > 100) problems.push(`--health-probers: must be an integer from 1 to 100, not "${values['health-probers']}"`);
+  const reportIntervalMs = parseDuration(values['report-interval']);
+  if (reportIntervalMs === undefined || reportIntervalMs < 50 || reportIntervalMs > 60_000) {
+    problems.push(`--report-interval: must be a duration from 50ms to 1m, not "${values['report-interval']}"`);
+  }
   const admin = parseHostPort('--admin-addr', values['admin-addr'], problems);
   const grpc = parseHostPort('--grpc-addr', values['grpc-addr'], problems);
   if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
@@ -86,6 +101,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     grpc,
     logLevel: values['log-level'],
     id,
+    healthProbers,
+    reportIntervalMs: reportIntervalMs ?? 1000,
   };
 }
 

@@ -185,11 +185,17 @@ export class DiscoveryServer {
 
 /** Why the first request of a stream is refused, or undefined when the agent may proceed. */
 export function checkHandshake(incoming: IncomingRequest): Refusal | undefined {
-  const node = incoming.request.node;
+  return checkNode(incoming.request.node, incoming.protocolVersion);
+}
+
+/**
+ * Why an agent's node is refused (wrong protocol version, invalid id or labels), or undefined:
+ * the same rules for the discovery and the report stream. `theirs` is the raw protocol number.
+ */
+export function checkNode(node: Node | undefined, theirs: number): Refusal | undefined {
   if (!node) {
     return { code: Status.INVALID_ARGUMENT, message: 'the first request must carry the node (agent id, labels, version, protocol version)' };
   }
-  const theirs = incoming.protocolVersion;
   if (theirs !== PROTOCOL_VERSION) {
     const upgrade = theirs > PROTOCOL_VERSION ? 'upgrade the controller' : 'upgrade the agent';
     const speaks = theirs === 0 ? 'sent no protocol version' : `speaks protocol version ${theirs}`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateResource, type Resource } from '@sluice/api';
-import { checkConsistency, snapshotFor, translate, type DataPlaneResource, type Translation } from '@sluice/translator';
+import { HealthStatus, ResourceType } from '@sluice/proto';
+import { checkConsistency, endpointId, resourceKey, snapshotFor, translate, type DataPlaneResource, type Translation } from '@sluice/translator';
 import { silentLogger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import { Watchable } from '../watchable.js';
@@ -127,6 +128,26 @@ describe('SnapshotCache', () => {
     source.publish(snapshot(7, [upstream(), listener(), route]));
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(c.translations.value?.revision).toBe(7);
+    abort.abort();
+    await c.close();
+  });
+});
+
+describe('SnapshotCache with a health input', () => {
+  it('re-translates the last snapshot when merged health changes; only the endpoints version moves', async () => {
+    const source = new Watchable<ResourceSnapshot>();
+    const health = new Watchable<ReadonlyMap<string, HealthStatus>>(new Map());
+    const c = new SnapshotCache<DataPlaneResource, Translation>(source, translator(), silentLogger(), health);
+    const abort = new AbortController();
+    await c.start(abort.signal);
+    const seen = c.translations.subscribe(abort.signal);
+    source.publish(snapshot(1, [upstream(), listener(), route]));
+    const first = (await seen.next()).value as Translation;
+    health.publish(new Map([[endpointId('default/api', '127.0.0.1', 9001), HealthStatus.HEALTH_STATUS_UNHEALTHY]]));
+    const second = (await seen.next()).value as Translation;
+    const changed = [...second.resources].filter(([key, r]) => first.resources.get(key)?.version !== r.version).map(([key]) => key);
+    expect(changed).toEqual([resourceKey(ResourceType.RESOURCE_TYPE_ENDPOINTS, 'default/api')]);
+    expect(second.revision).toBe(1);
     abort.abort();
     await c.close();
   });

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Resource } from '@sluice/api';
+import type { HealthStatus } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import { LoopRunner } from '../runner.js';
@@ -40,18 +41,33 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
   private groups = new Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }>();
   private readonly checked = new WeakSet<GroupSnapshot<R>>();
   private lastInputs: ReadonlyMap<string, Resource> | undefined;
+  private lastHealth: ReadonlyMap<string, HealthStatus> | undefined;
+  private lastSnapshot: ResourceSnapshot | undefined;
   private lastProblems: readonly unknown[] = [];
 
   constructor(
     private readonly source: Watchable<ResourceSnapshot>,
     private readonly translator: Translator<R, T>,
     private readonly logger: Logger,
+    /** Merged active health (endpoint id -> status), translated into Endpoint.health. */
+    private readonly health?: Watchable<ReadonlyMap<string, HealthStatus>>,
   ) {
     super();
   }
 
   protected async run(signal: AbortSignal): Promise<void> {
-    for await (const snapshot of this.source.subscribe(signal)) this.update(snapshot);
+    const health = this.health;
+    await Promise.all([
+      (async () => {
+        for await (const snapshot of this.source.subscribe(signal)) this.update(snapshot);
+      })(),
+      health &&
+        (async () => {
+          // A health change re-translates the last resource snapshot: only the Endpoints
+          // resources whose health moved change version, so only they are sent.
+          for await (const _ of health.subscribe(signal)) if (this.lastSnapshot) this.update(this.lastSnapshot);
+        })(),
+    ]);
   }
 
   /** The translation in force (last good), if any. */
@@ -84,14 +100,17 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
 
   /** Translates one resource snapshot; publishes only a good result (exported for tests). */
   update(snapshot: ResourceSnapshot): void {
+    this.lastSnapshot = snapshot;
     const inputs = translatable(snapshot);
-    if (this.lastInputs && sameEntries(this.lastInputs, inputs)) {
+    const health = this.health?.value;
+    if (this.lastInputs && sameEntries(this.lastInputs, inputs) && health === this.lastHealth) {
       // Only Agent objects moved (or nothing): the data plane is the same, skip the work.
       this.outputs.publish({ snapshot, translation: this.current });
       return;
     }
     this.lastInputs = inputs;
-    const next = this.translateChecked(snapshot.revision, [...inputs.values()]);
+    this.lastHealth = health;
+    const next = this.translateChecked(snapshot.revision, [...inputs.values()], health);
     if (next) {
       this.current = next.translation;
       this.groups = next.groups;
@@ -103,13 +122,14 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
   private translateChecked(
     revision: number,
     inputs: Resource[],
+    health: ReadonlyMap<string, HealthStatus> | undefined,
   ): { translation: T; groups: Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }> } | undefined {
     const keeping = this.current ? `keeping revision ${this.current.revision}` : 'no snapshot to serve yet';
     let translation: T;
     const groups = new Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }>();
     const problems: string[] = [];
     try {
-      translation = this.translator.translate(inputs, { revision });
+      translation = this.translator.translate(inputs, health ? { revision, health } : { revision });
       problems.push(...this.translator.checkConsistency([...translation.resources.values()]));
       // Every label set served now must get a consistent snapshot from the new translation.
       for (const [key, { labels }] of this.groups) {

@@ -1,5 +1,5 @@
 import type { Resource } from '@sluice/api';
-import type { ResourceType, Source } from '@sluice/proto';
+import type { HealthStatus, ResourceType, Source } from '@sluice/proto';
 
 /**
  * The part of `@sluice/translator` the discovery side uses, as structural types: the snapshot
@@ -34,7 +34,7 @@ export interface TranslationOutput<R extends ServedResource = ServedResource> {
 
 /** The translator's functions, injected so the cache can be tested with a fake one. */
 export interface Translator<R extends ServedResource, T extends TranslationOutput<R>> {
-  translate(resources: readonly Resource[], options: { revision: number }): T;
+  translate(resources: readonly Resource[], options: { revision: number; health?: ReadonlyMap<string, HealthStatus> }): T;
   snapshotFor(translation: T, labels: Labels): GroupSnapshot<R>;
   checkConsistency(resources: Iterable<R>): string[];
 }

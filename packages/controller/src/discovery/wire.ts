@@ -45,7 +45,8 @@ export function decodeRequest(bytes: Buffer): IncomingRequest {
   return { request, protocolVersion: request.node ? rawProtocolVersion(bytes) : 0 };
 }
 
-function rawProtocolVersion(bytes: Uint8Array): number {
+/** `node.protocol_version` (field 1, then field 5) as a number; 0 when absent. Also fits AgentReport. */
+export function rawProtocolVersion(bytes: Uint8Array): number {
   const reader = new BinaryReader(bytes);
   let version = 0;
   while (reader.pos < reader.len) {
