@@ -683,17 +683,17 @@ describe('DataPlane config changes', () => {
   });
 });
 
-describe('DataPlane logging', () => {
-  it('warns about a policy fallback once per cluster version, not per endpoints change', async () => {
+describe('DataPlane load balancing', () => {
+  it('runs every policy itself (no fallback, no warning) and rejects an unknown policy value', async () => {
     const warnings: string[] = [];
     const dp = new DataPlane({ logger: { ...silent, warn: (msg: string) => warnings.push(msg) }, allowEphemeralPorts: true });
     cleanups.push(() => dp.close());
     const cluster = clusterResource('default/pool', LoadBalancingPolicy.LOAD_BALANCING_POLICY_LEAST_CONNECTIONS);
     await dp.apply({ resources: [cluster, endpointsResource('default/pool', [{ port: 1 }])], removed: [] });
     await dp.apply({ resources: [endpointsResource('default/pool', [{ port: 1, weight: 2 }])], removed: [] });
-    await dp.apply({ resources: [endpointsResource('default/pool', [{ port: 1, weight: 3 }])], removed: [] });
-    expect(warnings.filter((w) => w.includes('using round robin'))).toHaveLength(1);
-    await dp.apply({ resources: [clusterResource('default/pool', LoadBalancingPolicy.LOAD_BALANCING_POLICY_RANDOM)], removed: [] });
-    expect(warnings.filter((w) => w.includes('using round robin'))).toHaveLength(2);
+    expect(await dp.apply({ resources: [clusterResource('default/pool', LoadBalancingPolicy.LOAD_BALANCING_POLICY_RANDOM)], removed: [] })).toEqual([]);
+    expect(warnings).toEqual([]);
+    const errors = await dp.apply({ resources: [clusterResource('default/pool', LoadBalancingPolicy.UNRECOGNIZED)], removed: [] });
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^load_balancing\.policy: must be set to a known policy/)]);
   });
 });

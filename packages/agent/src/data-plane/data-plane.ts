@@ -56,8 +56,6 @@ export class DataPlane {
   private routeTables = new Map<string, { version: string; compiled: CompiledRouteTable }>();
   private clusters = new Map<string, CompiledClusterEntry>();
   private trusted = new Map<string, { version: string; list: BlockList | undefined }>();
-  /** Cluster name -> the cluster version whose policy fallback was logged (once per version). */
-  private fallbackWarned = new Map<string, string>();
   private readonly listenerManager: ListenerManager;
   private readonly pools = new UpstreamPools();
   private queue: Promise<unknown> = Promise.resolve();
@@ -203,7 +201,6 @@ export class DataPlane {
     this.routeTables = routeTables;
     this.clusters = clusters;
     this.trusted = trusted;
-    for (const name of this.fallbackWarned.keys()) if (!clusters.has(name)) this.fallbackWarned.delete(name);
     if (errors.length > 0) this.options.logger.warn('rejected resources', { errors: errors.map((e) => ({ type: e.key?.type, name: e.key?.name, message: e.message })) });
     this.options.logger.debug('applied data-plane update', { resources: update.resources.length, removed: update.removed.length, rejected: errors.length });
     return errors;
@@ -233,12 +230,8 @@ export class DataPlane {
     const cached = this.clusters.get(resource.name);
     if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion) return cached;
     const body = endpoints?.body?.$case === 'endpoints' ? endpoints.body.value : undefined;
-    const compiled = compileCluster(resource.name, cluster, body, pools, (policy) => {
-      // Endpoints change often (dynamic weights): warn once per cluster version, not per rebuild.
-      if (this.fallbackWarned.get(resource.name) === resource.version) return;
-      this.fallbackWarned.set(resource.name, resource.version);
-      this.options.logger.warn('load-balancing policy not supported by this agent version; using round robin', { cluster: resource.name, policy });
-    });
+    // Load, latency and slow start carry over from the previous version (dynamic weights push often).
+    const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState);
     return { clusterVersion: resource.version, endpointsVersion, compiled };
   }
 }

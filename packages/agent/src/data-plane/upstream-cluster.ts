@@ -1,7 +1,8 @@
 import { HealthStatus, type Cluster, type Endpoints } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { Balancer } from './balancers/balancer.js';
-import { createBalancer } from './balancers/registry.js';
+import { BalancerState, createBalancer } from './balancers/registry.js';
+import { slowStartSettings } from './slow-start.js';
 import { poolKey, type PoolSettings } from './upstream-pool.js';
 
 /** One endpoint as the request path sees it: where to send, and through which pool. */
@@ -15,8 +16,10 @@ export interface UpstreamEndpoint {
 export interface UpstreamCluster {
   readonly name: string;
   readonly balancer: Balancer<UpstreamEndpoint>;
-  /** The policy that runs ("round-robin" when the configured one fell back to it). */
+  /** The policy that runs, as in logs: "least-response-time". */
   readonly policy: string;
+  /** Load, latency and slow-start state; hand it to the cluster's next version. */
+  readonly balancerState: BalancerState;
 }
 
 /** The pool settings of every endpoint of a cluster (what UpstreamPools must hold). */
@@ -30,16 +33,17 @@ export function clusterPoolSettings(cluster: Cluster, endpoints: Endpoints | und
 }
 
 /**
- * Builds the runtime cluster. Endpoints marked unhealthy leave the rotation unless fewer
- * than `panic_threshold_percent` of them are healthy (then health is ignored, as in Envoy).
- * `onFallback` is told when the policy is not implemented yet (once per cluster version).
+ * Builds the runtime cluster. The balancer takes every endpoint with the health the config
+ * gives it; it leaves out unhealthy ones (and those `balancerState.availability` says are
+ * not available) unless fewer than `panic_threshold_percent` of them are healthy (then
+ * health is ignored, as in Envoy). The cluster must have passed validation.
  */
 export function compileCluster(
   name: string,
   cluster: Cluster,
   endpoints: Endpoints | undefined,
   pools: ReadonlyMap<string, Pool>,
-  onFallback: (policy: string) => void,
+  balancerState: BalancerState = new BalancerState(),
 ): UpstreamCluster {
   const settings = clusterPoolSettings(cluster, endpoints);
   const all = (endpoints?.endpoints ?? []).map((e, i) => ({
@@ -48,11 +52,12 @@ export function compileCluster(
     pool: pools.get(poolKey(settings[i] as PoolSettings)) as Pool,
     healthy: e.health !== HealthStatus.HEALTH_STATUS_UNHEALTHY,
   }));
-  const inRotation = all.filter((e) => e.weight > 0);
-  const healthy = inRotation.filter((e) => e.healthy);
-  const panic = cluster.loadBalancing?.panicThresholdPercent ?? 0;
-  const usable = inRotation.length > 0 && panic > 0 && (healthy.length * 100) / inRotation.length < panic ? inRotation : healthy;
-  const created = createBalancer(cluster.loadBalancing?.policy, usable.map(({ id, weight, pool }) => ({ id, weight, pool })));
-  if (created.fallbackFrom !== undefined) onFallback(created.fallbackFrom);
-  return { name, balancer: created.balancer, policy: created.policy.name };
+  const members: UpstreamEndpoint[] = all.map(({ id, weight, pool }) => ({ id, weight, pool }));
+  const health = new Map(members.map((e, i) => [e, (all[i] as (typeof all)[number]).healthy]));
+  const balancer = createBalancer(cluster.loadBalancing, members, {
+    healthy: (e) => health.get(e) === true,
+    slowStart: slowStartSettings(cluster.slowStart),
+    state: balancerState,
+  });
+  return { name, balancer, policy: balancer.policy, balancerState };
 }

@@ -15,9 +15,10 @@ import {
   type Secret,
   type Source,
 } from '@sluice/proto';
-import { isKnownPolicy } from './balancers/registry.js';
+import { parseLoadBalancing } from './balancers/registry.js';
 import { FILTER_NAMES, SUPPORTED_FILTERS } from './filters/route-filters.js';
 import { RETRY_CONDITIONS } from './retry-policy.js';
+import { validateSlowStart } from './slow-start.js';
 import { fullMatch } from './router.js';
 
 // Per-resource checks at the agent (DESIGN §9: "validated at the API, checked again at the
@@ -95,8 +96,11 @@ function validateSecret(secret: Secret): string | undefined {
 }
 
 function validateCluster(cluster: Cluster): string | undefined {
-  const policy = cluster.loadBalancing?.policy;
-  if (policy !== undefined && !isKnownPolicy(policy)) return `load_balancing.policy: must be set to a known policy, got ${policy}`;
+  // Each policy parses its own options; an unknown policy is rejected, never replaced.
+  const lb = parseLoadBalancing(cluster.loadBalancing);
+  if (!lb.ok) return lb.error;
+  const slowStart = validateSlowStart(cluster.slowStart);
+  if (slowStart !== undefined) return slowStart;
   if (cluster.tls?.enabled) return 'tls: TLS to upstreams is not supported by this agent version';
   if (cluster.proxyProtocol === ProxyProtocolVersion.UNRECOGNIZED) return 'proxy_protocol: unknown value';
   if (cluster.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {

@@ -1,38 +1,27 @@
-import { LoadBalancingPolicy } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
 import { createBalancer } from './registry.js';
-
-const fakes = (...weights: number[]) => weights.map((weight, i) => ({ name: `e${i}`, weight }));
-
-function names(policy: LoadBalancingPolicy | undefined, endpoints: ReturnType<typeof fakes>, n: number, exclude?: Set<(typeof endpoints)[number]>) {
-  const { balancer } = createBalancer(policy, endpoints);
-  return Array.from({ length: n }, () => {
-    const r = balancer.pick({ clientAddress: '', exclude });
-    return r.kind === 'endpoint' ? r.endpoint.name : r.reason;
-  });
-}
+import { ctx, FakeEnv, fakes, lb, P, pickId } from './test-support.js';
 
 describe('round robin', () => {
   it('cycles through the endpoints in rotation, ignoring weights but skipping weight 0', () => {
-    const seq = names(LoadBalancingPolicy.LOAD_BALANCING_POLICY_ROUND_ROBIN, fakes(5, 0, 1, 1), 9);
+    const balancer = createBalancer(lb(P.LOAD_BALANCING_POLICY_ROUND_ROBIN), fakes({ e0: 5, e1: 0, e2: 1, e3: 1 }), { env: new FakeEnv() });
+    const seq = Array.from({ length: 9 }, () => pickId(balancer));
     expect(new Set(seq)).toEqual(new Set(['e0', 'e2', 'e3']));
     for (let i = 3; i < seq.length; i++) expect(seq[i]).toBe(seq[i - 3]);
   });
 
   it('skips excluded endpoints (retries) while another is left', () => {
-    const endpoints = fakes(1, 1, 1);
-    expect(new Set(names(LoadBalancingPolicy.LOAD_BALANCING_POLICY_ROUND_ROBIN, endpoints, 6, new Set([endpoints[1]!])))).toEqual(new Set(['e0', 'e2']));
+    const endpoints = fakes({ e0: 1, e1: 1, e2: 1 });
+    const balancer = createBalancer(lb(P.LOAD_BALANCING_POLICY_ROUND_ROBIN), endpoints);
+    const exclude = new Set([endpoints[1]!]);
+    expect(new Set(Array.from({ length: 6 }, () => pickId(balancer, ctx({ exclude }))))).toEqual(new Set(['e0', 'e2']));
   });
 
   it('answers none without endpoints in rotation', () => {
-    expect(names(LoadBalancingPolicy.LOAD_BALANCING_POLICY_ROUND_ROBIN, fakes(0, 0), 1)).toEqual(['no endpoint available']);
+    expect(createBalancer(lb(P.LOAD_BALANCING_POLICY_ROUND_ROBIN), fakes({ a: 0, b: 0 })).pick(ctx())).toEqual({ kind: 'none', reason: 'no endpoint available' });
   });
 
-  it('stands in for policies this agent does not implement yet, and says so', () => {
-    const created = createBalancer(LoadBalancingPolicy.LOAD_BALANCING_POLICY_LEAST_CONNECTIONS, fakes(1, 1));
-    expect(created.policy.name).toBe('round-robin');
-    expect(created.fallbackFrom).toBe(LoadBalancingPolicy.LOAD_BALANCING_POLICY_LEAST_CONNECTIONS);
-    expect(createBalancer(LoadBalancingPolicy.LOAD_BALANCING_POLICY_WEIGHTED_ROUND_ROBIN, fakes(1)).fallbackFrom).toBeUndefined();
-    expect(createBalancer(undefined, fakes(1)).policy.name).toBe('round-robin');
+  it('is the policy when the config has no load_balancing message', () => {
+    expect(createBalancer(undefined, fakes({ a: 1 })).policy).toBe('round-robin');
   });
 });

@@ -1,34 +1,35 @@
-import { NO_ENDPOINT, type Balancer, type BalancerPolicy, type PickContext, type PickResult, type WeightedEndpoint } from './balancer.js';
+import { noEndpoint, noOptions, type BalancerPolicy, type Member, type PickContext, type PickResult, type Picker } from './balancer.js';
 
-/** Each endpoint in turn, ignoring weights (weight 0 is filtered out before). */
-class RoundRobin<E extends WeightedEndpoint> implements Balancer<E> {
-  private next = 0;
-  private readonly none: PickResult<E> = { kind: 'none', reason: NO_ENDPOINT };
+/** Each endpoint in turn, ignoring weights (weight 0 is out of rotation before). */
+class RoundRobin<E> implements Picker<E> {
+  private next: number;
 
-  constructor(private readonly endpoints: readonly E[]) {
+  constructor(
+    private readonly members: readonly Member<E>[],
+    random: () => number,
+  ) {
     // Start at a random offset so that agents (and workers) do not all hit endpoint 0 first.
-    this.next = endpoints.length > 0 ? Math.floor(Math.random() * endpoints.length) : 0;
+    this.next = members.length > 0 ? Math.floor(random() * members.length) : 0;
   }
 
   pick(ctx: PickContext<E>): PickResult<E> {
-    const n = this.endpoints.length;
-    if (n === 0) return this.none;
+    const n = this.members.length;
+    if (n === 0) return noEndpoint();
     for (let i = 0; i < n; i++) {
-      const endpoint = this.endpoints[this.next] as E;
+      const endpoint = (this.members[this.next] as Member<E>).endpoint;
       this.next = this.next + 1 === n ? 0 : this.next + 1;
       if (ctx.exclude === undefined || !ctx.exclude.has(endpoint)) return { kind: 'endpoint', endpoint };
     }
     // Every endpoint was tried already: a retry goes to one of them again.
-    const endpoint = this.endpoints[this.next] as E;
+    const endpoint = (this.members[this.next] as Member<E>).endpoint;
     this.next = this.next + 1 === n ? 0 : this.next + 1;
     return { kind: 'endpoint', endpoint };
   }
-
-  onStart(): void {}
-  onEnd(): void {}
 }
 
-export const roundRobin: BalancerPolicy = {
+export const roundRobin: BalancerPolicy<undefined> = {
   name: 'round-robin',
-  create: (endpoints) => new RoundRobin(endpoints),
+  weighted: false,
+  parse: noOptions,
+  create: (members, _options, env) => new RoundRobin(members, env.random),
 };

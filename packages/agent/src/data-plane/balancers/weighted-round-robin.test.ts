@@ -1,23 +1,13 @@
-import { LoadBalancingPolicy } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
-import type { PickContext } from './balancer.js';
 import { createBalancer } from './registry.js';
-import { SmoothWeighted, weightedRoundRobin } from './weighted-round-robin.js';
+import { ctx, fakes, lb, P, pickId, type Fake } from './test-support.js';
+import { SmoothWeighted } from './weighted-round-robin.js';
 
-interface Fake {
-  name: string;
-  weight: number;
-}
-const fakes = (weights: Record<string, number>): Fake[] => Object.entries(weights).map(([name, weight]) => ({ name, weight }));
-const ctx: PickContext<Fake> = { clientAddress: '', exclude: undefined };
+const WRR = lb(P.LOAD_BALANCING_POLICY_WEIGHTED_ROUND_ROBIN);
 
 function picks(weights: Record<string, number>, n: number): string[] {
-  const { balancer } = createBalancer(LoadBalancingPolicy.LOAD_BALANCING_POLICY_WEIGHTED_ROUND_ROBIN, fakes(weights));
-  return Array.from({ length: n }, () => {
-    const r = balancer.pick(ctx);
-    if (r.kind !== 'endpoint') throw new Error(r.reason);
-    return r.endpoint.name;
-  });
+  const balancer = createBalancer(WRR, fakes(weights));
+  return Array.from({ length: n }, () => pickId(balancer));
 }
 
 describe('weighted round robin (smooth)', () => {
@@ -53,12 +43,11 @@ describe('weighted round robin (smooth)', () => {
 
   it('avoids excluded endpoints while another is left, and answers none when empty', () => {
     const endpoints = fakes({ a: 10, b: 1 });
-    const balancer = weightedRoundRobin.create(endpoints);
+    const balancer = createBalancer(WRR, endpoints);
     const exclude = new Set([endpoints[0]!]);
-    for (let i = 0; i < 5; i++) expect(balancer.pick({ clientAddress: '', exclude })).toEqual({ kind: 'endpoint', endpoint: endpoints[1] });
-    const all = new Set(endpoints);
-    expect(balancer.pick({ clientAddress: '', exclude: all }).kind).toBe('endpoint');
-    expect(weightedRoundRobin.create<Fake>([]).pick(ctx)).toEqual({ kind: 'none', reason: 'no endpoint available' });
+    for (let i = 0; i < 5; i++) expect(pickId(balancer, ctx({ exclude }))).toBe('b');
+    expect(balancer.pick(ctx({ exclude: new Set(endpoints) })).kind).toBe('endpoint');
+    expect(createBalancer<Fake>(WRR, []).pick(ctx())).toEqual({ kind: 'none', reason: 'no endpoint available' });
   });
 
   it('SmoothWeighted over zero members yields undefined', () => {

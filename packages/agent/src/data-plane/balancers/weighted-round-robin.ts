@@ -1,4 +1,9 @@
-import { NO_ENDPOINT, type Balancer, type BalancerPolicy, type PickContext, type PickResult, type WeightedEndpoint } from './balancer.js';
+import { noEndpoint, noOptions, type BalancerPolicy, type Member, type PickContext, type PickResult, type Picker } from './balancer.js';
+
+/** Anything with a weight: endpoints here, a route's backends in the router. */
+interface Weighted {
+  readonly weight: number;
+}
 
 /**
  * Smooth weighted round robin (nginx): every pick adds each weight to its member's running
@@ -11,7 +16,7 @@ import { NO_ENDPOINT, type Balancer, type BalancerPolicy, type PickContext, type
  * repeat the previous member goes to the best other member with a positive score instead.
  * Scores still sum to zero after every pick, so the long-run shares stay exact.
  */
-export class SmoothWeighted<T extends WeightedEndpoint> {
+export class SmoothWeighted<T extends Weighted> {
   private readonly scores: number[];
   private readonly total: number;
   private readonly canAlternate: boolean;
@@ -28,8 +33,8 @@ export class SmoothWeighted<T extends WeightedEndpoint> {
     return this.members.length;
   }
 
-  /** The next member, skipping `exclude`d ones while another is left; undefined when empty. */
-  next(exclude?: ReadonlySet<T>): T | undefined {
+  /** The next member, skipping those `skip` names while another is left; undefined when empty. */
+  next(skip?: (member: T) => boolean): T | undefined {
     const members = this.members;
     let best = -1;
     let other = -1; // the best candidate that is not the previous pick
@@ -37,7 +42,7 @@ export class SmoothWeighted<T extends WeightedEndpoint> {
     for (let i = 0; i < members.length; i++) {
       const score = (this.scores[i] as number) + (members[i] as T).weight;
       this.scores[i] = score;
-      if (exclude !== undefined && exclude.has(members[i] as T)) {
+      if (skip !== undefined && skip(members[i] as T)) {
         if (bestExcluded < 0 || score > (this.scores[bestExcluded] as number)) bestExcluded = i;
         continue;
       }
@@ -53,24 +58,24 @@ export class SmoothWeighted<T extends WeightedEndpoint> {
   }
 }
 
-class WeightedRoundRobin<E extends WeightedEndpoint> implements Balancer<E> {
-  private readonly wrr: SmoothWeighted<E>;
-  private readonly none: PickResult<E> = { kind: 'none', reason: NO_ENDPOINT };
+class WeightedRoundRobin<E> implements Picker<E> {
+  private readonly wrr: SmoothWeighted<Member<E>>;
 
-  constructor(endpoints: readonly E[]) {
-    this.wrr = new SmoothWeighted(endpoints);
+  constructor(members: readonly Member<E>[]) {
+    this.wrr = new SmoothWeighted(members);
   }
 
   pick(ctx: PickContext<E>): PickResult<E> {
-    const endpoint = this.wrr.next(ctx.exclude);
-    return endpoint === undefined ? this.none : { kind: 'endpoint', endpoint };
+    const exclude = ctx.exclude;
+    // A closure only on retries: first tries allocate nothing.
+    const member = exclude === undefined ? this.wrr.next() : this.wrr.next((m) => exclude.has(m.endpoint));
+    return member === undefined ? noEndpoint() : { kind: 'endpoint', endpoint: member.endpoint };
   }
-
-  onStart(): void {}
-  onEnd(): void {}
 }
 
-export const weightedRoundRobin: BalancerPolicy = {
+export const weightedRoundRobin: BalancerPolicy<undefined> = {
   name: 'weighted-round-robin',
-  create: (endpoints) => new WeightedRoundRobin(endpoints),
+  weighted: true,
+  parse: noOptions,
+  create: (members) => new WeightedRoundRobin(members),
 };
