@@ -9,6 +9,8 @@ import { CacheDir } from './cache-dir.js';
 import { createDataPlane } from './data-plane-factory.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 import { DiscoveryClient, type DiscoveryTiming, type OpenStream } from './discovery-client.js';
+import { ReportClient, type OpenReportStream } from './report-client.js';
+import { HealthChecker } from '../health/health-checker.js';
 import { forkClusterWorker, WorkerPool } from './worker-pool.js';
 
 export interface RunningAgent {
@@ -21,6 +23,7 @@ export interface RunningAgent {
 export interface AgentDeps {
   createDataPlane?: (options: DataPlaneOptions) => ListeningDataPlane;
   openStream?: OpenStream;
+  openReportStream?: OpenReportStream;
   timing?: Partial<DiscoveryTiming>;
 }
 
@@ -49,11 +52,15 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
   const dataPlane = await openDataPlane(options, logger, deps);
   let admin: AdminServer | undefined;
   let client: DiscoveryClient | undefined;
+  // Active health checks of the endpoints the controller assigns, reported on their own stream.
+  const checker = new HealthChecker({ logger, userAgent: `sluice-health-check/${VERSION} (agent ${node.id})` });
+  const reporter = new ReportClient({ controllers: options.controllers, node, health: checker, logger, openStream: deps.openReportStream });
   let closing: Promise<void> | undefined;
   // Stop taking new configuration, persist the last, drain traffic; the admin port goes last
   // so /readyz says "shutting down" while listeners drain.
   const closeAll = () =>
     (closing ??= (async () => {
+      reporter.stop();
       await client?.stop();
       await cache?.flush();
       await dataPlane.close();
@@ -66,6 +73,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       const errors = await dataPlane.apply(update);
       logger.info('configuration loaded from the cache dir', { file: cache.file, revision: cached.revision, resources: cached.resources.length, rejected: errors.length });
       status.applied('cache', cached.revision, update, errors);
+      checker.configure(dataPlane.resources());
     }
 
     admin = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane).catch((error: unknown) => {
@@ -83,10 +91,12 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       onConnection: (connection) => status.setConnection(connection),
       onApplied: async (event) => {
         status.applied('controller', event.revision, event.update, event.errors);
+        checker.configure(dataPlane.resources());
         await cache?.save({ revision: event.revision, snapshotVersion: event.snapshotVersion, resources: dataPlane.resources() });
       },
     });
     client.start();
+    reporter.start();
     logger.info('agent started', { id: node.id, version: VERSION, controllers: options.controllers, workers: options.workers, cacheDir: options.cacheDir });
 
     return {

@@ -1,0 +1,198 @@
+import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type Node } from '@sluice/proto';
+import type { Logger } from '../logger.js';
+import { Backoff } from './backoff.js';
+
+/** At most this many health results per report; more go in turns (report size stays bounded). */
+export const MAX_HEALTH_RESULTS_PER_REPORT = 4096;
+/** Report interval until the controller's first directive says otherwise. */
+export const DEFAULT_REPORT_INTERVAL_MS = 1000;
+
+export interface ReportStreamHandlers {
+  directive(directive: Directive): void;
+  /** Called once, when the stream is over for any reason. */
+  closed(code: number, details: string): void;
+}
+
+export interface ReportStream {
+  send(report: AgentReport): void;
+  cancel(): void;
+}
+
+export type OpenReportStream = (address: string, handlers: ReportStreamHandlers) => ReportStream;
+
+/** What the report client needs of the health checker. */
+export interface HealthSource {
+  assign(assignments: Directive['healthChecks']): void;
+  /** Drop every assignment: nobody hears the results while the stream is down. */
+  stop(): void;
+  results(): EndpointHealth[];
+}
+
+export interface ReportClientOptions {
+  controllers: string[];
+  node: Node;
+  health: HealthSource;
+  logger: Logger;
+  openStream?: OpenReportStream;
+  timing?: { initialBackoffMs: number; maxBackoffMs: number };
+  random?: () => number;
+  now?: () => number;
+}
+
+/**
+ * The agent side of ReportService.Report (docs/discovery-protocol.md, "Report stream"): opens
+ * the stream with the node, applies each Directive (report interval, health-check assignments)
+ * and sends a report every interval. Independent of the discovery stream: when it cannot
+ * report it drops its assignments (the controller hands them to agents that can) and retries
+ * with jittered backoff on the next --controller; proxying never waits for it.
+ */
+export class ReportClient {
+  private readonly openStream: OpenReportStream;
+  private readonly backoff: Backoff;
+  private readonly now: () => number;
+  private stream: ReportStream | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private intervalMs = DEFAULT_REPORT_INTERVAL_MS;
+  private next = 0;
+  /** Where the next report's health results start, when they do not all fit. */
+  private offset = 0;
+  private stopped = true;
+  private answered = false;
+  private failuresLogged = false;
+
+  constructor(private readonly options: ReportClientOptions) {
+    if (options.controllers.length === 0) throw new Error('ReportClient needs at least one controller address');
+    this.openStream = options.openStream ?? openGrpcReportStream;
+    const timing = options.timing ?? { initialBackoffMs: 250, maxBackoffMs: 5_000 };
+    this.backoff = new Backoff({ initialMs: timing.initialBackoffMs, maxMs: timing.maxBackoffMs, jitter: 0.5 }, options.random);
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    clearInterval(this.ticker);
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+    this.options.health.stop();
+  }
+
+  /** The report to send now (exported for tests): at most MAX_HEALTH_RESULTS_PER_REPORT results. */
+  buildReport(first: boolean): AgentReport {
+    const all = this.options.health.results();
+    let health = all;
+    if (all.length > MAX_HEALTH_RESULTS_PER_REPORT) {
+      const start = this.offset % all.length;
+      health = [...all.slice(start), ...all.slice(0, start)].slice(0, MAX_HEALTH_RESULTS_PER_REPORT);
+      this.offset = start + MAX_HEALTH_RESULTS_PER_REPORT;
+    }
+    return {
+      ...(first ? { node: this.options.node } : {}),
+      sentAtUnixMs: this.now(),
+      health,
+      healthOmitted: all.length - health.length,
+    };
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const address = this.options.controllers[this.next % this.options.controllers.length]!;
+    this.next += 1;
+    this.answered = false;
+    let stream: ReportStream | undefined = undefined;
+    let closed = false;
+    stream = this.openStream(address, {
+      directive: (directive) => {
+        if (closed || this.stream !== stream) return;
+        this.apply(directive, address);
+      },
+      closed: (code, details) => {
+        if (closed) return;
+        closed = true;
+        if (this.stream === stream || this.stream === undefined) this.closed(address, code, details);
+      },
+    });
+    if (closed) return;
+    this.stream = stream;
+    stream.send(this.buildReport(true));
+    this.schedule(DEFAULT_REPORT_INTERVAL_MS);
+  }
+
+  private apply(directive: Directive, address: string): void {
+    if (!this.answered) {
+      this.answered = true;
+      this.failuresLogged = false;
+      this.backoff.reset();
+      this.options.logger.info('report stream open', { address });
+    }
+    this.options.health.assign(directive.healthChecks);
+    const interval = directive.reportIntervalMs || DEFAULT_REPORT_INTERVAL_MS;
+    if (interval !== this.intervalMs || this.ticker === undefined) this.schedule(interval);
+    this.options.logger.debug('directive', { reportIntervalMs: interval, clusters: directive.healthChecks.length });
+  }
+
+  private schedule(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => this.stream?.send(this.buildReport(false)), intervalMs);
+  }
+
+  private closed(address: string, code: number, details: string): void {
+    this.stream = undefined;
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.options.health.stop();
+    if (this.stopped) return;
+    const delay = this.backoff.next();
+    const fields = { address, code: status[code] ?? String(code), error: details, retryInMs: delay };
+    // Reporting is best effort: traffic does not depend on it, so say it once, not every retry.
+    if (!this.failuresLogged) this.options.logger.warn('report stream down; health checks paused, proxying continues', fields);
+    else this.options.logger.debug('report stream down', fields);
+    this.failuresLogged = true;
+    this.retry = setTimeout(() => this.connect(), delay);
+  }
+}
+
+const CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
+/** A `ReportService.Report` stream over a fresh insecure channel, closed with the stream. */
+export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers): ReportStream {
+  const client = new ReportServiceClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const call = client.report();
+  let done = false;
+  const finish = (code: number, details: string) => {
+    if (done) return;
+    done = true;
+    client.close();
+    handlers.closed(code, details);
+  };
+  call.on('data', (directive: Directive) => {
+    if (!done) handlers.directive(directive);
+  });
+  call.on('error', (error: ServiceError) => finish(error.code, error.details));
+  call.on('status', (result: StatusObject) => finish(result.code, result.details || 'stream ended by the controller'));
+  return {
+    send: (report) => {
+      if (!done) call.write(report);
+    },
+    cancel: () => {
+      call.cancel();
+      finish(status.CANCELLED, 'cancelled by the agent');
+    },
+  };
+}
