@@ -37,6 +37,29 @@ Status:
 `);
   });
 
+  it('prints Upstream endpoint health as a table', () => {
+    const out = formatDescribe({
+      apiVersion: 'sluice/v1',
+      kind: 'Upstream',
+      metadata: { name: 'shop', namespace: 'default' },
+      spec: { endpoints: [{ address: '10.0.0.1', port: 80 }] },
+      status: {
+        endpoints: [
+          { address: '10.0.0.1', port: 80, health: 'Healthy', since: '2026-01-01T00:00:00Z' },
+          { address: '10.0.0.22', port: 8080, health: 'Unhealthy', since: '2026-01-01T00:05:00Z' },
+        ],
+      },
+    });
+    expect(out).toContain(`Status:
+  Conditions:  <none>
+  Endpoints:
+    Address    Port  Health     Since
+    -------    ----  ------     -----
+    10.0.0.1   80    Healthy    2026-01-01T00:00:00Z
+    10.0.0.22  8080  Unhealthy  2026-01-01T00:05:00Z
+`);
+  });
+
   it('never prints secret values', () => {
     const out = formatDescribe({ kind: 'Secret', metadata: { name: 's' }, type: 'tls', data: { 'tls.key': Buffer.from('secret-key').toString('base64') } });
     expect(out).toContain('tls.key:  10 bytes');

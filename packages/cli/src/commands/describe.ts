@@ -91,7 +91,7 @@ export function formatDescribe(obj: ApiObject): string {
   }
 
   const status = asRecord(obj['status']);
-  const { conditions, ...otherStatus } = status;
+  const { conditions, endpoints, ...otherStatus } = status;
   out.push('Status:');
   const conds = asArray(conditions).filter(isRecord);
   if (conds.length > 0) {
@@ -106,6 +106,22 @@ export function formatDescribe(obj: ApiObject): string {
     );
   } else {
     out.push('  Conditions:  <none>');
+  }
+  const eps = asArray(endpoints).filter(isRecord);
+  if (eps.length > 0) {
+    // Upstream.status.endpoints: the merged health (and, once set, effective weight) per endpoint.
+    const weighted = eps.some((e) => e['weight'] !== undefined);
+    const cell = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+    out.push('  Endpoints:');
+    out.push(
+      ...table(
+        ['Address', 'Port', ...(weighted ? ['Weight'] : []), 'Health', 'Since'],
+        eps.map((e) => [cell(e['address']), cell(e['port']), ...(weighted ? [cell(e['weight'])] : []), cell(e['health']), cell(e['since'])]),
+        4,
+      ),
+    );
+  } else if (endpoints !== undefined) {
+    out.push('  Endpoints:  <none>');
   }
   if (Object.keys(otherStatus).length > 0) out.push(indent(toYaml(otherStatus), 2));
   return `${out.join('\n')}\n`;
