@@ -1,11 +1,13 @@
 import { BlockList } from 'node:net';
 import { ResourceType, type Cluster, type Endpoints, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
 import type { Pool } from 'undici';
+import type { BreakerStats } from './circuit-breaker.js';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
 import { keyOf, keyString, typeOf } from './resource-keys.js';
+import type { EndpointOutlierState } from './outlier-detection.js';
 import { CompiledRouteTable } from './router.js';
-import { clusterPoolSettings, compileCluster, type UpstreamCluster } from './upstream-cluster.js';
+import { ClusterRuntime, clusterPoolSettings, compileCluster, type UpstreamCluster } from './upstream-cluster.js';
 import { UpstreamPools } from './upstream-pool.js';
 import { dedupeSources, parseCidr, validateResource, type Rejection } from './validate.js';
 
@@ -55,6 +57,8 @@ export class DataPlane {
   private applied = new Map<string, Resource>();
   private routeTables = new Map<string, { version: string; compiled: CompiledRouteTable }>();
   private clusters = new Map<string, CompiledClusterEntry>();
+  /** Per cluster name, across versions: circuit-breaker counters and outlier-detection state. */
+  private clusterRuntimes = new Map<string, ClusterRuntime>();
   private trusted = new Map<string, { version: string; list: BlockList | undefined }>();
   private readonly listenerManager: ListenerManager;
   private readonly pools = new UpstreamPools();
@@ -84,6 +88,15 @@ export class DataPlane {
       const byType = TYPE_ORDER.indexOf(typeOf(a)) - TYPE_ORDER.indexOf(typeOf(b));
       return byType !== 0 ? byType : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
     });
+  }
+
+  /** Per cluster: circuit-breaker counters and outlier ejections (for /config_dump and metrics). */
+  clusterStats(): Map<string, { breaker: BreakerStats; outliers: EndpointOutlierState[] }> {
+    const out = new Map<string, { breaker: BreakerStats; outliers: EndpointOutlierState[] }>();
+    for (const [name, runtime] of [...this.clusterRuntimes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      out.set(name, { breaker: runtime.breaker.stats(), outliers: runtime.outliers.snapshot() });
+    }
+    return out;
   }
 
   /** Bound listeners: name -> { address, port } */
@@ -200,6 +213,7 @@ export class DataPlane {
     this.applied = candidate;
     this.routeTables = routeTables;
     this.clusters = clusters;
+    for (const name of this.clusterRuntimes.keys()) if (!clusters.has(name)) this.clusterRuntimes.delete(name);
     this.trusted = trusted;
     if (errors.length > 0) this.options.logger.warn('rejected resources', { errors: errors.map((e) => ({ type: e.key?.type, name: e.key?.name, message: e.message })) });
     this.options.logger.debug('applied data-plane update', { resources: update.resources.length, removed: update.removed.length, rejected: errors.length });
@@ -230,8 +244,10 @@ export class DataPlane {
     const cached = this.clusters.get(resource.name);
     if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion) return cached;
     const body = endpoints?.body?.$case === 'endpoints' ? endpoints.body.value : undefined;
+    let runtime = this.clusterRuntimes.get(resource.name);
+    if (runtime === undefined) this.clusterRuntimes.set(resource.name, (runtime = new ClusterRuntime()));
     // Load, latency and slow start carry over from the previous version (dynamic weights push often).
-    const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState);
+    const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState, runtime);
     return { clusterVersion: resource.version, endpointsVersion, compiled };
   }
 }

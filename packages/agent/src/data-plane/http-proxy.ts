@@ -3,12 +3,19 @@ import type { BlockList } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
 import { normalizePath } from './normalize-path.js';
+import { isReplaySafe } from './retry-policy.js';
 import { LazyQuery, normalizeHost } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
 
 // The HTTP/1.1 request path: route, split, balance, forward with undici `dispatch` (no
 // response stream object in between: chunks go straight to the client's socket, with
 // backpressure both ways), retry while the request can still be replayed.
+//
+// Resilience on that path: the cluster's circuit breaker admits the request (maxRequests) and
+// each try (maxPendingRequests), or it gets a 503 "upstream overloaded" at once; session
+// affinity may pin the first try; every try's outcome feeds outlier detection; a retry needs
+// a replay-safe request (idempotent method, or nothing reached a backend) and room in the
+// retry budget and maxRetries.
 
 /** What a listener serves with, swapped whole on every config version. */
 export interface ListenerView {
@@ -140,6 +147,8 @@ function isConnectFailure(err: Error): boolean {
 }
 
 const RETRY = new Error('retrying on another endpoint');
+/** The circuit breaker's answer (with a 503). */
+export const UPSTREAM_OVERLOADED = 'upstream overloaded';
 const ABANDONED = new Error('request abandoned');
 
 /** One client request through its tries. One per request; its tries are `Attempt`s. */
@@ -148,6 +157,10 @@ class Exchange {
   private readonly headers: string[];
   private readonly clientAddress: string;
   private cluster: UpstreamCluster | undefined;
+  /** Counted in the cluster breaker's active requests (released by done()). */
+  private admitted = false;
+  /** Session cookie: the endpoint id the request's cookie named ('' = none). */
+  private cookieId = '';
   private tried: Set<UpstreamEndpoint> | undefined;
   private retriesLeft: number;
   /** The live try; callbacks of any other (abandoned) one are ignored. */
@@ -222,8 +235,15 @@ class Exchange {
       this.fail(503, 'no backend available');
       return;
     }
-    this.cluster = this.resolve(backend);
-    if (this.cluster !== undefined) this.tryOnce();
+    const cluster = this.resolve(backend);
+    if (cluster === undefined) return;
+    this.cluster = cluster;
+    if (!cluster.breaker.tryStartRequest()) {
+      this.fail(503, UPSTREAM_OVERLOADED);
+      return;
+    }
+    this.admitted = true;
+    this.tryOnce(false);
   }
 
   private resolve(backend: WeightedBackend): UpstreamCluster | undefined {
@@ -232,15 +252,32 @@ class Exchange {
     return cluster;
   }
 
-  private tryOnce(): void {
+  /** `retry`: this try holds a slot of the cluster's retries in flight (released if it cannot start). */
+  private tryOnce(retry: boolean): void {
     const cluster = this.cluster as UpstreamCluster;
-    const picked = cluster.balancer.pick({ clientAddress: this.clientAddress, exclude: this.tried });
-    if (picked.kind === 'none') {
-      this.fail(503, `${picked.reason} for upstream ${cluster.name}`);
+    let endpoint: UpstreamEndpoint | undefined;
+    if (cluster.affinity !== undefined && this.tried === undefined) {
+      const affinity = cluster.affinity.find(this.req.headers, this.clientAddress, cluster.eligible);
+      endpoint = affinity.endpoint;
+      this.cookieId = affinity.cookieId;
+    }
+    if (endpoint === undefined) {
+      const picked = cluster.balancer.pick({ clientAddress: this.clientAddress, exclude: this.tried });
+      if (picked.kind === 'none') {
+        if (retry) cluster.breaker.endRetry();
+        this.fail(503, `${picked.reason} for upstream ${cluster.name}`);
+        return;
+      }
+      endpoint = picked.endpoint;
+    }
+    // A try that finds no free connection waits for one: maxPendingRequests bounds those.
+    const breaker = cluster.breaker;
+    if (!breaker.tryStartPending(breaker.limits.maxPendingRequests > 0 && endpoint.pool.stats.free === 0)) {
+      if (retry) breaker.endRetry();
+      this.fail(503, UPSTREAM_OVERLOADED);
       return;
     }
-    const endpoint = picked.endpoint;
-    const attempt = new Attempt(this, endpoint, cluster);
+    const attempt = new Attempt(this, endpoint, cluster, retry);
     this.attempt = attempt;
     cluster.balancer.onStart(endpoint);
     const perTry = this.route.perTryTimeoutMs;
@@ -287,14 +324,24 @@ class Exchange {
     else this.fail(408, 'request body timeout', true);
   };
 
-  /** May another try start after `attempt` failed (before any byte reached the client)? */
-  retryAfter(attempt: Attempt, condition: boolean): boolean {
+  /**
+   * May another try start after `attempt` failed (before any byte reached the client)?
+   * `connectFailure`: the request reached no backend, so it is safe to replay whatever its method.
+   */
+  retryAfter(attempt: Attempt, condition: boolean, connectFailure: boolean): boolean {
     if (!condition || this.retriesLeft <= 0 || this.finished || this.res.headersSent) return false;
     if (this.body !== null && this.bodyStarted) return false;
+    if (!isReplaySafe(this.req.method ?? 'GET', connectFailure)) return false;
+    if (!(this.cluster as UpstreamCluster).breaker.tryStartRetry()) return false;
     this.retriesLeft--;
     (this.tried ??= new Set()).add(attempt.endpoint);
-    this.tryOnce();
+    this.tryOnce(true);
     return true;
+  }
+
+  /** Session cookie: the Set-Cookie to add to a response from `endpoint`, if the client needs a (new) one. */
+  affinityCookie(endpoint: UpstreamEndpoint): string | undefined {
+    return this.cluster?.affinity?.setCookie(endpoint, this.cookieId);
   }
 
   /** The response is complete (or the client is gone): clear timers, once. */
@@ -305,6 +352,10 @@ class Exchange {
     clearTimeout(this.requestTimer);
     clearTimeout(this.tryTimer);
     clearTimeout(this.bodyTimer);
+    if (this.admitted) {
+      this.admitted = false;
+      (this.cluster as UpstreamCluster).breaker.endRequest();
+    }
     this.res.off('close', this.onClientClose);
     this.req.off('data', this.onBodyData);
   }
@@ -324,18 +375,22 @@ class Exchange {
   };
 
   private readonly onRequestTimeout = (): void => {
+    this.attempt?.timedOut();
     this.fail(504, 'upstream request timeout');
   };
 
   private readonly onTryTimeout = (): void => {
     const attempt = this.attempt;
     if (attempt === undefined || this.finished) return;
+    attempt.timedOut();
     if (this.res.headersSent) {
       this.fail(504, 'upstream request timeout');
       return;
     }
+    // Still waiting for its connection: the request reached nobody, any method may be replayed.
+    const connecting = attempt.pending;
     attempt.abandon();
-    if (!this.retryAfter(attempt, this.route.retry.timeout)) this.fail(504, 'upstream request timeout');
+    if (!this.retryAfter(attempt, this.route.retry.timeout, connecting)) this.fail(504, 'upstream request timeout');
   };
 
   readonly onDrain = (): void => {
@@ -356,12 +411,29 @@ class Attempt implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | undefined;
   private abandoned = false;
   private readonly startedAt = performance.now();
+  /** Waiting for a connection (counted in the breaker's pending requests). */
+  pending = true;
 
+  /** `retry`: holds one of the cluster's retries in flight until it ends. */
   constructor(
     private readonly exchange: Exchange,
     readonly endpoint: UpstreamEndpoint,
     private readonly cluster: UpstreamCluster,
+    private readonly retry: boolean,
   ) {}
+
+  private endPending(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.cluster.breaker.endPending();
+  }
+
+  /** The try ran out of time: a connect failure while connecting, else a gateway error (Envoy's 504). */
+  timedOut(): void {
+    if (this.ended) return;
+    if (this.pending) this.cluster.outliers.onConnectFailure(this.endpoint.id);
+    else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
+  }
 
   private live(): boolean {
     return !this.abandoned && this.exchange.attempt === this;
@@ -379,16 +451,20 @@ class Attempt implements Dispatcher.DispatchHandler {
   private end(ok: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    this.endPending();
+    if (this.retry) this.cluster.breaker.endRetry();
     this.cluster.balancer.onEnd(this.endpoint, { latencyMs: performance.now() - this.startedAt, ok });
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.endPending();
     if (!this.live()) {
       controller.abort(ABANDONED);
       return;
     }
     this.exchange.bodyStarted = true;
+    this.cluster.outliers.onConnected(this.endpoint.id);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -397,10 +473,11 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const exchange = this.exchange;
+    this.cluster.outliers.onResponse(this.endpoint.id, statusCode);
     if (exchange.routeRetry.retriesStatus(statusCode)) {
       this.abandoned = true;
       this.end(false);
-      if (exchange.retryAfter(this, true)) {
+      if (exchange.retryAfter(this, true, false)) {
         controller.abort(RETRY);
         return;
       }
@@ -410,6 +487,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     for (const name of DROPPED_RESPONSE_HEADERS) delete headers[name];
     if (typeof connection === 'string') {
       for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
+    }
+    const cookie = exchange.affinityCookie(this.endpoint);
+    if (cookie !== undefined) {
+      const set = headers['set-cookie'];
+      headers['set-cookie'] = set === undefined ? cookie : Array.isArray(set) ? [...set, cookie] : [set, cookie];
     }
     exchange.responseHeaders?.applyToObject(headers);
     exchange.res.writeHead(statusCode, headers);
@@ -438,8 +520,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.abandoned = true;
     this.end(false);
     const connect = isConnectFailure(err);
+    if (connect) this.cluster.outliers.onConnectFailure(this.endpoint.id);
+    else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
     const retry = exchange.routeRetry;
-    if (exchange.retryAfter(this, connect ? retry.connectFailure : retry.reset)) return;
+    if (exchange.retryAfter(this, connect ? retry.connectFailure : retry.reset, connect)) return;
     exchange.fail(502, connect ? 'upstream connect error' : 'upstream connection reset');
   }
 }

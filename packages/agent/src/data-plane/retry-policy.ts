@@ -31,3 +31,15 @@ export function compileRetryPolicy(config: RetryPolicyConfig | undefined): Retry
       (conflict && status === 409),
   };
 }
+
+/** RFC 9110 §9.2.2 idempotent methods: a replay has the same effect as one request. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/**
+ * Whether a request may be sent again after a failed try. A connect failure is safe for any
+ * method (the request reached no backend); anything later only for idempotent methods, since
+ * the backend may have acted on it. Routes have no opt-in for other methods yet.
+ */
+export function isReplaySafe(method: string, connectFailure: boolean): boolean {
+  return connectFailure || IDEMPOTENT_METHODS.has(method);
+}

@@ -2,6 +2,9 @@ import { HealthStatus, type Cluster, type Endpoints } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { Balancer } from './balancers/balancer.js';
 import { BalancerState, createBalancer } from './balancers/registry.js';
+import { breakerLimits, CircuitBreaker } from './circuit-breaker.js';
+import { OutlierDetector, outlierSettings } from './outlier-detection.js';
+import { compileSessionAffinity, type SessionAffinity } from './session-persistence.js';
 import { slowStartSettings } from './slow-start.js';
 import { poolKey, type PoolSettings } from './upstream-pool.js';
 
@@ -20,6 +23,18 @@ export interface UpstreamCluster {
   readonly policy: string;
   /** Load, latency and slow-start state; hand it to the cluster's next version. */
   readonly balancerState: BalancerState;
+  readonly breaker: CircuitBreaker;
+  readonly outliers: OutlierDetector;
+  /** undefined: no session persistence. */
+  readonly affinity: SessionAffinity<UpstreamEndpoint> | undefined;
+  /** May `endpoint` take traffic now (healthy per the config, not ejected)? */
+  readonly eligible: (endpoint: UpstreamEndpoint) => boolean;
+}
+
+/** A cluster's state that outlives its config versions: breaker counters, outlier history. */
+export class ClusterRuntime {
+  readonly breaker = new CircuitBreaker();
+  readonly outliers = new OutlierDetector();
 }
 
 /** The pool settings of every endpoint of a cluster (what UpstreamPools must hold). */
@@ -29,6 +44,7 @@ export function clusterPoolSettings(cluster: Cluster, endpoints: Endpoints | und
     port: e.port,
     connectTimeoutMs: cluster.connectTimeoutMs,
     idleTimeoutMs: cluster.idleTimeoutMs,
+    maxConnections: cluster.circuitBreaker?.maxConnections ?? 0,
   }));
 }
 
@@ -44,6 +60,7 @@ export function compileCluster(
   endpoints: Endpoints | undefined,
   pools: ReadonlyMap<string, Pool>,
   balancerState: BalancerState = new BalancerState(),
+  runtime: ClusterRuntime = new ClusterRuntime(),
 ): UpstreamCluster {
   const settings = clusterPoolSettings(cluster, endpoints);
   const all = (endpoints?.endpoints ?? []).map((e, i) => ({
@@ -54,10 +71,26 @@ export function compileCluster(
   }));
   const members: UpstreamEndpoint[] = all.map(({ id, weight, pool }) => ({ id, weight, pool }));
   const health = new Map(members.map((e, i) => [e, (all[i] as (typeof all)[number]).healthy]));
+  const { breaker, outliers } = runtime;
+  breaker.limits = breakerLimits(cluster.circuitBreaker);
+  outliers.configure(outlierSettings(cluster.outlierDetection), all.map((e) => e.id));
+  // Ejected endpoints leave the balancer's eligible set (it watches the detector's generation).
+  balancerState.availability = outliers.enabled ? outliers : undefined;
   const balancer = createBalancer(cluster.loadBalancing, members, {
     healthy: (e) => health.get(e) === true,
     slowStart: slowStartSettings(cluster.slowStart),
     state: balancerState,
   });
-  return { name, balancer, policy: balancer.policy, balancerState };
+  // Session affinity honours an endpoint the config calls healthy that is not ejected.
+  const eligible = (e: UpstreamEndpoint): boolean => health.get(e) === true && !outliers.isEjected(e.id);
+  return {
+    name,
+    balancer,
+    policy: balancer.policy,
+    balancerState,
+    breaker,
+    outliers,
+    affinity: compileSessionAffinity(cluster.sessionPersistence, members.filter((e) => e.weight > 0)),
+    eligible,
+  };
 }

@@ -8,13 +8,15 @@ export interface PoolSettings {
   readonly connectTimeoutMs: number;
   /** Idle keep-alive connections close after this; 0 = 4 s (under Node's 5 s server default). */
   readonly idleTimeoutMs: number;
+  /** Connections to the endpoint at most (circuit breaker max_connections); 0 = no limit. */
+  readonly maxConnections: number;
 }
 
 const DEFAULT_IDLE_MS = 4_000;
 
 export function poolKey(s: PoolSettings): string {
   const host = s.address.includes(':') ? `[${s.address}]` : s.address;
-  return `${host}:${s.port}/${s.connectTimeoutMs}/${s.idleTimeoutMs}`;
+  return `${host}:${s.port}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxConnections}`;
 }
 
 /**
@@ -75,6 +77,7 @@ function createPool(s: PoolSettings): Pool {
   const host = s.address.includes(':') ? `[${s.address}]` : s.address;
   return new Pool(`http://${host}:${s.port}`, {
     pipelining: 1,
+    ...(s.maxConnections > 0 ? { connections: s.maxConnections } : {}),
     keepAliveTimeout: s.idleTimeoutMs || DEFAULT_IDLE_MS,
     ...(s.connectTimeoutMs > 0 ? { connect: { timeout: s.connectTimeoutMs } } : {}),
     // Route timeouts govern; these are only a backstop against a stuck upstream.
