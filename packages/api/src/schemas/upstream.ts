@@ -55,7 +55,7 @@ const consistentHashSchema = z
       .describe('RingHash (ketama ring, minimal movement when endpoints change) or Maglev (faster lookup, even spread). Default: RingHash.'),
     tableSize: positiveCount()
       .optional()
-      .describe('Ring entries (RingHash) or lookup table size (Maglev, a prime). Unset: 1024 for RingHash, 65537 for Maglev.'),
+      .describe('RingHash: ring points of the highest-weight endpoint, others in proportion (at most 8388608). Maglev: lookup table size, a prime up to 5000011. Unset: 160 for RingHash, 65537 for Maglev.'),
     boundedLoadFactor: z
       .number()
       .min(1)
@@ -158,7 +158,7 @@ const healthCheckSchema = z
       ctx.addIssue({ code: 'custom', path: ['timeout'], message: `must not be longer than interval (${hc.interval})` });
     }
   })
-  .describe('Active health checking: each agent probes each endpoint and stops sending traffic to unhealthy ones. Exactly one of http or tcp.');
+  .describe('Active health checking: a few agents (2 by default) probe each endpoint, the controller merges their verdicts and every agent stops sending traffic to unhealthy ones. Exactly one of http or tcp.');
 
 const outlierDetectionSchema = z
   .strictObject({

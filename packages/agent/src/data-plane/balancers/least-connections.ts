@@ -17,8 +17,8 @@ export function parseChoiceCount(lb: LoadBalancing | undefined, fallback: number
 
 /**
  * Picks the member with the lowest `score`, among all members or among `choiceCount` sampled
- * at random (power of N choices). Ties go to a random one, weighted by weight, so idle
- * endpoints still share traffic by weight. Excluded (already tried) members count only when
+ * at random (power of N choices). Ties go to a random one (weighted by weight for weighted
+ * policies, so idle endpoints still share traffic by weight). Excluded (already tried) members count only when
  * every member is excluded.
  */
 export class LowestScore<E> implements Picker<E> {
@@ -28,7 +28,8 @@ export class LowestScore<E> implements Picker<E> {
     private readonly members: readonly Member<E>[],
     private readonly choiceCount: number,
     private readonly env: BalancerEnv,
-    private readonly score: (m: Member<E>, now: number, picker: LowestScore<E>) => number,
+    private readonly score: (m: Member<E>, now: number) => number,
+    private readonly weightedTies: boolean,
   ) {
     this.sampled = new Int32Array(Math.min(choiceCount, MAX_CHOICES));
   }
@@ -50,15 +51,16 @@ export class LowestScore<E> implements Picker<E> {
     let tieWeight = 0;
     const consider = (i: number): void => {
       const m = members[i] as Member<E>;
-      const s = this.score(m, now, this);
+      const s = this.score(m, now);
+      const w = this.weightedTies ? m.weight : 1;
       if (s < bestScore) {
         best = i;
         bestScore = s;
-        tieWeight = m.weight;
+        tieWeight = w;
       } else if (s === bestScore) {
-        // Weighted reservoir sampling among the tied ones.
-        tieWeight += m.weight;
-        if (this.env.random() * tieWeight < m.weight) best = i;
+        // Reservoir sampling among the tied ones.
+        tieWeight += w;
+        if (this.env.random() * tieWeight < w) best = i;
       }
     };
     const k = this.choiceCount;
@@ -87,7 +89,7 @@ export const leastConnections: BalancerPolicy<ChoiceOptions> = {
   name: 'least-connections',
   weighted: false,
   parse: (lb) => parseChoiceCount(lb, 0),
-  create: (members, options, env) => new LowestScore(members, options.choiceCount, env, (m) => m.load.inFlight),
+  create: (members, options, env) => new LowestScore(members, options.choiceCount, env, (m) => m.load.inFlight, false),
 };
 
 /** Fewest requests in flight per unit of weight (HAProxy leastconn, NGINX least_conn). */
@@ -95,5 +97,5 @@ export const weightedLeastConnections: BalancerPolicy<ChoiceOptions> = {
   name: 'weighted-least-connections',
   weighted: true,
   parse: (lb) => parseChoiceCount(lb, 0),
-  create: (members, options, env) => new LowestScore(members, options.choiceCount, env, (m) => m.load.inFlight / m.weight),
+  create: (members, options, env) => new LowestScore(members, options.choiceCount, env, (m) => m.load.inFlight / m.weight, true),
 };

@@ -40,7 +40,7 @@ function leastResponseTimePicker<E>(members: readonly Member<E>[], options: Choi
   return new LowestScore(members, options.choiceCount, env, (m, now) => {
     const latency = m.load.latency(now) ?? averageLatency(now);
     return ((latency + EPSILON_MS) * (m.load.inFlight + 1)) / m.weight;
-  });
+  }, true);
 }
 
 /** Keeps a cost above 0 when the latency decayed to 0, so in-flight counts still matter. */

@@ -1,22 +1,28 @@
 import type { Member } from './balancer.js';
 import { hash32 } from './hash.js';
 
-export const DEFAULT_RING_SIZE = 1024;
+/** Points of an endpoint of the highest weight (ketama's 160); others get points in proportion. */
+export const DEFAULT_RING_SIZE = 160;
 export const MAX_RING_SIZE = 8_388_608;
+/** Most points on one ring; beyond it every endpoint's count is scaled down. */
+const MAX_RING_POINTS = 1 << 20;
 
 /**
- * A ketama-style ring: each member gets points in proportion to its weight (at least one),
- * `size` points in all, each at hash("<id>#<i>"). A key belongs to the first point at or after
- * its hash. Points depend only on the member's id and share, so removing one of N members
- * moves only the keys that were on its points (about 1/N). Built once per member set.
+ * A ketama-style ring: an endpoint of the highest weight gets `size` points, the others in
+ * proportion to their weight (at least one), each at hash("<id>#<i>"). A key belongs to the
+ * first point at or after its hash. An endpoint's points depend only on its id and weight
+ * (relative to the heaviest), not on how many endpoints there are, so removing one of N moves
+ * only the keys that were on its points (about 1/N). Built once per endpoint set.
  */
 export class Ring {
   private readonly hashes: Uint32Array;
   private readonly owners: Int32Array;
 
   constructor(members: readonly Member<unknown>[], size: number) {
-    const total = members.reduce((s, m) => s + m.weight, 0);
-    const counts = members.map((m) => Math.max(1, Math.round((size * m.weight) / total)));
+    const maxWeight = members.reduce((x, m) => Math.max(x, m.weight), 0);
+    let counts = members.map((m) => Math.max(1, Math.round((size * m.weight) / maxWeight)));
+    const total = counts.reduce((s, c) => s + c, 0);
+    if (total > MAX_RING_POINTS) counts = counts.map((c) => Math.max(1, Math.floor((c * MAX_RING_POINTS) / total)));
     const points: [number, number][] = [];
     members.forEach((m, i) => {
       const id = (m.endpoint as { id: string }).id;

@@ -402,7 +402,10 @@ export interface ConsistentHash {
   algorithm: ConsistentHash_Algorithm;
   /** Bounded-load factor in hundredths (125 = 1.25); 0 = unbounded. */
   boundedLoadPercent: number;
-  /** Ring entries (ring hash) or lookup table size (Maglev, a prime); 0 = the default. */
+  /**
+   * Ring points of the highest-weight endpoint (ring hash; 0 = 160) or lookup table size
+   * (Maglev, a prime; 0 = 65537).
+   */
   tableSize: number;
 }
 
