@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OutlierDetector, outlierSettings, type OutlierSettings } from './outlier-detection.js';
+import { clusterResource } from './test-support/resources.js';
+import { validateResource } from './validate.js';
 
 function detector(over: Partial<OutlierSettings> = {}, ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) {
   let now = 1_000;
@@ -130,5 +132,13 @@ describe('OutlierDetector', () => {
       intervalMs: 10_000,
       maxEjectionPercent: 10,
     });
+  });
+
+  it('is checked again at the agent: maxEjectionPercent at most 100', () => {
+    const od = { consecutive5xx: 5, consecutiveGatewayErrors: 0, consecutiveConnectFailures: 0, baseEjectionTimeMs: 0, maxEjectionTimeMs: 0, intervalMs: 0 };
+    expect(validateResource(clusterResource('default/a', undefined, { outlierDetection: { ...od, maxEjectionPercent: 100 } }))).toBeUndefined();
+    expect(validateResource(clusterResource('default/a', undefined, { outlierDetection: { ...od, maxEjectionPercent: 101 } }))?.message).toBe(
+      'outlier_detection.max_ejection_percent: must be 0-100, got 101',
+    );
   });
 });

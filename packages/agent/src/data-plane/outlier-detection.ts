@@ -251,3 +251,10 @@ export class OutlierDetector {
     this.#generation++;
   }
 }
+
+/** Agent-side check of the wire message (DESIGN §9); the message names the field. */
+export function validateOutlierDetection(config: OutlierDetectionConfig | undefined): string | undefined {
+  if (config === undefined) return undefined;
+  if (config.maxEjectionPercent > 100) return `outlier_detection.max_ejection_percent: must be 0-100, got ${config.maxEjectionPercent}`;
+  return undefined;
+}

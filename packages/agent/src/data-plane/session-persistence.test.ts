@@ -1,6 +1,8 @@
 import { SessionPersistence_Type, type SessionPersistence } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
 import { compileSessionAffinity, cookieValue } from './session-persistence.js';
+import { clusterResource } from './test-support/resources.js';
+import { validateResource } from './validate.js';
 
 const endpoints = Array.from({ length: 10 }, (_, i) => ({ id: `ep${i}`, weight: 1 }));
 const config = (type: SessionPersistence_Type, over: Partial<SessionPersistence> = {}): SessionPersistence => ({ type, cookieName: '', headerName: '', ttlMs: 0, ...over });
@@ -63,5 +65,15 @@ describe('session persistence', () => {
   it('none when unset', () => {
     expect(compileSessionAffinity(undefined, endpoints)).toBeUndefined();
     expect(compileSessionAffinity(config(SessionPersistence_Type.TYPE_UNSPECIFIED), endpoints)).toBeUndefined();
+  });
+
+  it('is checked again at the agent: a cookie or header name must be a token', () => {
+    const check = (sp: SessionPersistence) => validateResource(clusterResource('default/a', undefined, { sessionPersistence: sp }))?.message;
+    expect(check(config(SessionPersistence_Type.TYPE_COOKIE, { cookieName: 'sticky' }))).toBeUndefined();
+    expect(check(config(SessionPersistence_Type.TYPE_COOKIE))).toMatch(/^session_persistence\.cookie_name: /);
+    expect(check(config(SessionPersistence_Type.TYPE_COOKIE, { cookieName: 'a;b' }))).toMatch(/^session_persistence\.cookie_name: /);
+    expect(check(config(SessionPersistence_Type.TYPE_HEADER, { headerName: 'x session' }))).toMatch(/^session_persistence\.header_name: /);
+    expect(check(config(SessionPersistence_Type.UNRECOGNIZED))).toBe('session_persistence.type: unknown value');
+    expect(check(config(SessionPersistence_Type.TYPE_SOURCE_IP))).toBeUndefined();
   });
 });

@@ -163,3 +163,22 @@ function mix32(h: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
+
+/** RFC 6265 cookie-name (an RFC 9110 token) and field-name: the same character set. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Agent-side check of the wire message (DESIGN §9); the message names the field. */
+export function validateSessionPersistence(config: SessionPersistenceConfig | undefined): string | undefined {
+  switch (config?.type) {
+    case undefined:
+    case SessionPersistence_Type.TYPE_UNSPECIFIED:
+    case SessionPersistence_Type.TYPE_SOURCE_IP:
+      return undefined;
+    case SessionPersistence_Type.UNRECOGNIZED:
+      return 'session_persistence.type: unknown value';
+    case SessionPersistence_Type.TYPE_COOKIE:
+      return TOKEN.test(config.cookieName) ? undefined : `session_persistence.cookie_name: must be a cookie name (token), got "${config.cookieName}"`;
+    case SessionPersistence_Type.TYPE_HEADER:
+      return TOKEN.test(config.headerName) ? undefined : `session_persistence.header_name: must be a header name, got "${config.headerName}"`;
+  }
+}

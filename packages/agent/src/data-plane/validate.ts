@@ -17,7 +17,9 @@ import {
 } from '@sluice/proto';
 import { parseLoadBalancing } from './balancers/registry.js';
 import { FILTER_NAMES, SUPPORTED_FILTERS } from './filters/route-filters.js';
+import { validateOutlierDetection } from './outlier-detection.js';
 import { RETRY_CONDITIONS } from './retry-policy.js';
+import { validateSessionPersistence } from './session-persistence.js';
 import { validateSlowStart } from './slow-start.js';
 import { fullMatch } from './router.js';
 
@@ -101,6 +103,8 @@ function validateCluster(cluster: Cluster): string | undefined {
   if (!lb.ok) return lb.error;
   const slowStart = validateSlowStart(cluster.slowStart);
   if (slowStart !== undefined) return slowStart;
+  const resilience = validateOutlierDetection(cluster.outlierDetection) ?? validateSessionPersistence(cluster.sessionPersistence);
+  if (resilience !== undefined) return resilience;
   if (cluster.tls?.enabled) return 'tls: TLS to upstreams is not supported by this agent version';
   if (cluster.proxyProtocol === ProxyProtocolVersion.UNRECOGNIZED) return 'proxy_protocol: unknown value';
   if (cluster.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {
