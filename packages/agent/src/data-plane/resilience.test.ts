@@ -101,6 +101,27 @@ describe('circuit breaker on the request path', () => {
     expect(dp.clusterStats().get(POOL)!.breaker).toMatchObject({ activeRequests: 0, requestOverflow: 1 });
     expect((await send(url, { dispatcher: agent })).status).toBe(200);
   });
+  it('holds maxConnections per endpoint and refuses a try beyond maxPendingRequests waiting for one', async () => {
+    const held: ServerResponse[] = [];
+    let release = false;
+    const slow = await backend('slow', (req, res) => {
+      req.resume();
+      if (release) res.end('done\n');
+      else held.push(res);
+    });
+    const { dp, url } = await proxy([slow], { circuitBreaker: { maxConnections: 1, maxPendingRequests: 1, maxRequests: 0 } });
+    const agent = client();
+    const onConnection = send(url, { dispatcher: agent });
+    while (held.length < 1) await new Promise((r) => setTimeout(r, 5));
+    const waiting = send(url, { dispatcher: agent });
+    while (dp.clusterStats().get(POOL)!.breaker.pendingRequests < 1) await new Promise((r) => setTimeout(r, 5));
+    expect(await send(url, { dispatcher: agent })).toMatchObject({ status: 503, text: 'upstream overloaded\n' });
+    expect(held).toHaveLength(1); // one connection: the waiting request has not reached the backend
+    release = true;
+    held[0]!.end('done\n');
+    expect((await Promise.all([onConnection, waiting])).map((r) => r.status)).toEqual([200, 200]);
+    expect(dp.clusterStats().get(POOL)!.breaker).toMatchObject({ pendingRequests: 0, pendingOverflow: 1, requestOverflow: 0 });
+  });
 });
 
 describe('retries on the request path', () => {
