@@ -1,6 +1,6 @@
 import { SessionPersistence_Type, type SessionPersistence } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
-import { compileSessionAffinity, cookieValue } from './session-persistence.js';
+import { compileSessionAffinity } from './session-persistence.js';
 import { clusterResource } from './test-support/resources.js';
 import { validateResource } from './validate.js';
 
@@ -9,13 +9,6 @@ const config = (type: SessionPersistence_Type, over: Partial<SessionPersistence>
 const all = () => true;
 
 describe('session persistence', () => {
-  it('reads a cookie among others', () => {
-    expect(cookieValue('a=1; sticky=ep3; b=2', 'sticky')).toBe('ep3');
-    expect(cookieValue('sticky="ep4"', 'sticky')).toBe('ep4');
-    expect(cookieValue('notsticky=1', 'sticky')).toBeUndefined();
-    expect(cookieValue(undefined, 'sticky')).toBeUndefined();
-  });
-
   it('Cookie: pins to the named eligible endpoint; re-issues the cookie only for another one', () => {
     const a = compileSessionAffinity(config(SessionPersistence_Type.TYPE_COOKIE, { cookieName: 'sticky', ttlMs: 3_600_000 }), endpoints)!;
     const pinned = a.find({ cookie: 'sticky=ep3' }, '', all);

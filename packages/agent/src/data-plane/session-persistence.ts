@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { SessionPersistence_Type, type SessionPersistence as SessionPersistenceConfig } from '@sluice/proto';
+import { cookieValue, hash32, mix32 } from './balancers/hash.js';
 
 // Session persistence (sticky sessions), before and independent of the balancing policy:
 // - Cookie: the agent names the endpoint that served a client in a cookie whose value is the
@@ -74,7 +75,7 @@ class CookieAffinity<E extends AffinityEndpoint> implements SessionAffinity<E> {
   }
 
   find(headers: IncomingHttpHeaders, _clientAddress: string, eligible: (e: E) => boolean): Affinity<E> {
-    const cookieId = cookieValue(headers.cookie, this.name);
+    const cookieId = headers.cookie === undefined ? undefined : cookieValue(headers.cookie, this.name);
     if (cookieId === undefined) return NONE;
     const endpoint = this.byId.get(cookieId);
     return { endpoint: endpoint !== undefined && eligible(endpoint) ? endpoint : undefined, cookieId };
@@ -93,37 +94,19 @@ class HashAffinity<E extends AffinityEndpoint> implements SessionAffinity<E> {
     private readonly endpoints: readonly E[],
     private readonly key: (headers: IncomingHttpHeaders, clientAddress: string) => string | undefined,
   ) {
-    this.seeds = Uint32Array.from(endpoints, (e) => fnv1a(e.id));
+    this.seeds = Uint32Array.from(endpoints, (e) => hash32(e.id));
   }
 
   find(headers: IncomingHttpHeaders, clientAddress: string, eligible: (e: E) => boolean): Affinity<E> {
     const key = this.key(headers, clientAddress);
     if (key === undefined) return NONE;
-    const endpoint = rendezvous(fnv1a(key), this.endpoints, this.seeds, eligible);
+    const endpoint = rendezvous(hash32(key), this.endpoints, this.seeds, eligible);
     return endpoint === undefined ? NONE : { endpoint, cookieId: '' };
   }
 
   setCookie(): undefined {
     return undefined;
   }
-}
-
-/** The value of cookie `name` in a Cookie header ("a=1; b=2"), or undefined. */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  let at = 0;
-  while (at < header.length) {
-    let end = header.indexOf(';', at);
-    if (end < 0) end = header.length;
-    const eq = header.indexOf('=', at);
-    if (eq > at && eq < end && header.slice(at, eq).trim() === name) {
-      let value = header.slice(eq + 1, end).trim();
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      return value;
-    }
-    at = end + 1;
-  }
-  return undefined;
 }
 
 /**
@@ -145,23 +128,6 @@ export function rendezvous<E extends AffinityEndpoint>(keyHash: number, endpoint
     }
   }
   return best;
-}
-
-/** 32-bit FNV-1a over UTF-16 code units. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** murmur3's finalizer: spreads every input bit over the output. */
-function mix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** RFC 6265 cookie-name (an RFC 9110 token) and field-name: the same character set. */
