@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { LoadBalancingPolicy, MatchType, ResourceType, type ListenerLimits, type Resource } from '@sluice/proto';
+import { ConsistentHash_Algorithm, LoadBalancingPolicy, MatchType, ResourceType, type ListenerLimits, type Resource } from '@sluice/proto';
 import { startBackend, type Backend } from '@sluice/testing';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -695,5 +695,35 @@ describe('DataPlane load balancing', () => {
     expect(warnings).toEqual([]);
     const errors = await dp.apply({ resources: [clusterResource('default/pool', LoadBalancingPolicy.UNRECOGNIZED)], removed: [] });
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^load_balancing\.policy: must be set to a known policy/)]);
+  });
+
+  it('hashes a request header to the same endpoint every time (consistent hash through the proxy)', async () => {
+    const backends = await Promise.all(['b0', 'b1', 'b2'].map((n) => backend(n)));
+    const dp = dataPlane();
+    const lb = {
+      policy: LoadBalancingPolicy.LOAD_BALANCING_POLICY_CONSISTENT_HASH,
+      panicThresholdPercent: 50,
+      choiceCount: 0,
+      consistentHash: { key: { key: { $case: 'header' as const, value: 'x-user' } }, algorithm: ConsistentHash_Algorithm.ALGORITHM_MAGLEV, boundedLoadPercent: 0, tableSize: 0 },
+    };
+    await dp.apply({
+      resources: [
+        clusterResource('default/pool', LoadBalancingPolicy.LOAD_BALANCING_POLICY_CONSISTENT_HASH, { loadBalancing: lb }),
+        endpointsResource('default/pool', backends.map((b) => ({ port: b.port }))),
+        routeTableResource(LISTENER, [vhost(['*'], [route('default/r/rule/0/match/0', 'default/pool')])]),
+        listenerResource(LISTENER, {}),
+      ],
+      removed: [],
+    });
+    const base = origin(dp);
+    const agent = client();
+    const seen = new Set<string>();
+    for (let u = 0; u < 12; u++) {
+      const answers = new Set<string>();
+      for (let i = 0; i < 5; i++) answers.add((await get(`${base}/`, { headers: { 'x-user': `user-${u}` }, dispatcher: agent })).text);
+      expect(answers.size).toBe(1);
+      seen.add([...answers][0]!);
+    }
+    expect(seen.size).toBeGreaterThan(1);
   });
 });

@@ -262,7 +262,7 @@ class Exchange {
       this.cookieId = affinity.cookieId;
     }
     if (endpoint === undefined) {
-      const picked = cluster.balancer.pick({ clientAddress: this.clientAddress, exclude: this.tried });
+      const picked = cluster.balancer.pick({ clientAddress: this.clientAddress, exclude: this.tried, request: this.req });
       if (picked.kind === 'none') {
         if (retry) cluster.breaker.endRetry();
         this.fail(503, `${picked.reason} for upstream ${cluster.name}`);
