@@ -108,6 +108,10 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
     ifSet(hc?.tcp?.expect, 'spec.healthCheck.tcp.expect'),
     ifSet(spec.tls?.minVersion, 'spec.tls.minVersion'),
   ]);
+  const session = spec.sessionPersistence;
+  if (session !== undefined && session.type !== 'Cookie' && session.ttl !== undefined) {
+    report(ctx, u, `spec.sessionPersistence.ttl: applies to type Cookie only; ${session.type} affinity lasts while the endpoint is eligible`);
+  }
   const cluster: Cluster = {
     source,
     loadBalancing: {
