@@ -143,3 +143,15 @@ describe('HealthCoordinator', () => {
     expect(assigned(directives.get('a1'))).toEqual([]);
   });
 });
+
+describe('HealthCoordinator reconnects', () => {
+  it('sends a reconnecting agent its directive even when the assignment is unchanged', () => {
+    const { directives, connect } = setup({ t: 0 });
+    const first = connect('a1');
+    expect(assigned(directives.get('a1'))).toHaveLength(4);
+    // The newer stream replaces the older one before the older one is seen to end.
+    connect('a1');
+    first.disconnect();
+    expect(assigned(directives.get('a1'))).toHaveLength(4);
+  });
+});

@@ -74,6 +74,7 @@ export class HealthCoordinator extends LoopRunner {
   private readonly reporters = new Map<string, Reporter>();
   private targets = new Map<string, Target>();
   private assignment: Assignment = { byAgent: new Map(), byEndpoint: new Map() };
+  private assignmentInputs: string | undefined;
   private states = new Map<string, MergedEndpoint>();
   private snapshot: ResourceSnapshot | undefined;
   private publishScheduled = false;
@@ -155,8 +156,16 @@ export class HealthCoordinator extends LoopRunner {
 
   private reassign(): void {
     const probers = [...this.reporters.values()].map((r) => ({ id: r.id, clusters: this.clustersOf(r.labels) }));
-    this.assignment = assignHealthChecks([...this.targets.values()], probers, this.options.probersPerEndpoint);
+    // Most snapshots (Agent objects, status writes) change neither the endpoints nor the
+    // agents' clusters: skip the hashing then.
+    const inputs = JSON.stringify([[...this.targets.keys()], probers.map((p) => [p.id, [...p.clusters]])]);
+    const changed = inputs !== this.assignmentInputs;
+    if (changed) {
+      this.assignmentInputs = inputs;
+      this.assignment = assignHealthChecks([...this.targets.values()], probers, this.options.probersPerEndpoint);
+    }
     for (const reporter of this.reporters.values()) {
+      if (!changed && reporter.lastDirective !== undefined) continue; // a new stream still needs its first
       const mine = this.assignment.byAgent.get(reporter.id) ?? new Map<string, readonly string[]>();
       const directive: Directive = {
         reportIntervalMs: this.options.reportIntervalMs,

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, status as Status, type Server } from '@grpc/grpc-js';
+import { ProtocolVersion, ReportServiceClient, ResourceType, type AgentReport, type Directive, type HealthStatus } from '@sluice/proto';
+import { closeGrpc, listenGrpc } from '../discovery/grpc-server.js';
+import type { TranslationOutput } from '../discovery/translator-port.js';
+import { silentLogger } from '../logger.js';
+import type { ResourceSnapshot } from '../resources/resource-cache.js';
+import { Watchable } from '../watchable.js';
+import { HealthCoordinator, type MergedHealth } from './health-coordinator.js';
+import { ReportServer } from './report-server.js';
+
+// The report server on a real loopback socket, driven by the generated grpc-js client.
+let grpc: { server: Server; address: string };
+let coordinator: HealthCoordinator;
+let reports: ReportServer;
+
+beforeAll(async () => {
+  coordinator = new HealthCoordinator(
+    {
+      resources: new Watchable<ResourceSnapshot>(),
+      snapshots: {
+        translations: new Watchable<TranslationOutput>(),
+        snapshotFor: () => ({ revision: 1, version: 'v', resources: [{ type: ResourceType.RESOURCE_TYPE_CLUSTER, name: 'default/shop', version: 'c', encoded: new Uint8Array(), sources: [] }] }),
+      },
+      health: new Watchable<ReadonlyMap<string, HealthStatus>>(new Map()),
+      merged: new Watchable<MergedHealth>(),
+      logger: silentLogger(),
+    },
+    { reportIntervalMs: 250 },
+  );
+  reports = new ReportServer(coordinator, silentLogger());
+  grpc = await listenGrpc('127.0.0.1', 0, (server) => reports.register(server));
+});
+
+afterAll(async () => {
+  reports.close();
+  await closeGrpc(grpc.server);
+});
+
+const node = (id: string, protocolVersion = ProtocolVersion.PROTOCOL_VERSION_V1) => ({ id, labels: {}, version: '0.1.0', capabilities: [], protocolVersion });
+
+/** Opens a report stream, sends `first`, resolves with the first directive or the error status. */
+function open(first: AgentReport): { next: Promise<{ directive?: Directive; code?: number; details?: string }>; close(): void } {
+  const client = new ReportServiceClient(grpc.address, credentials.createInsecure());
+  const call = client.report();
+  const next = new Promise<{ directive?: Directive; code?: number; details?: string }>((resolve) => {
+    call.on('data', (directive: Directive) => resolve({ directive }));
+    call.on('error', (error: { code: number; details: string }) => resolve({ code: error.code, details: error.details }));
+  });
+  call.write(first);
+  return {
+    next,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+describe('ReportServer', () => {
+  it('answers a report stream with a directive and forgets the agent when it leaves', async () => {
+    const s = open({ node: node('a1'), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    const { directive } = await s.next;
+    expect(directive).toEqual({ reportIntervalMs: 250, healthChecks: [] });
+    expect(coordinator.size).toBe(1);
+    s.close();
+    await new Promise<void>((resolve) => {
+      const check = () => (coordinator.size === 0 ? resolve() : setImmediate(check));
+      check();
+    });
+  });
+
+  it('refuses a stream without a node, or with a bad id or protocol version, as discovery does', async () => {
+    const none = open({ sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    expect(await none.next).toMatchObject({ code: Status.INVALID_ARGUMENT });
+    none.close();
+    const bad = open({ node: node('Not_Valid'), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    expect(await bad.next).toMatchObject({ code: Status.INVALID_ARGUMENT, details: expect.stringContaining('node.id') as unknown });
+    bad.close();
+    const old = open({ node: node('a2', ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    expect(await old.next).toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining('upgrade the agent') as unknown });
+    old.close();
+  });
+});
