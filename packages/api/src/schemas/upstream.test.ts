@@ -62,6 +62,11 @@ describe('Upstream checks', () => {
     [{ policy: 'Fastest' }, ['spec.loadBalancing.policy: must be one of: RoundRobin, WeightedRoundRobin, IPHash, ConsistentHash, LeastConnections, WeightedLeastConnections, LeastResponseTime, Random']],
     [{ policy: 'LeastConnections', choiceCount: 2 }, []],
     [{ policy: 'Random', choiceCount: 2 }, ['spec.loadBalancing.choiceCount: must not be set when policy is Random']],
+    [{ policy: 'Random', panicThresholdPercent: 0 }, []],
+    [{ policy: 'Random', panicThresholdPercent: 101 }, ['spec.loadBalancing.panicThresholdPercent: must be <= 100']],
+    [{ policy: 'ConsistentHash', consistentHash: { key: { sourceIP: true }, algorithm: 'Maglev', tableSize: 65537, boundedLoadFactor: 1.25 } }, []],
+    [{ policy: 'ConsistentHash', consistentHash: { key: { sourceIP: true }, algorithm: 'Maglev', tableSize: 65536 } }, ['spec.loadBalancing.consistentHash.tableSize: must be a prime up to 5000011 for Maglev']],
+    [{ policy: 'ConsistentHash', consistentHash: { key: { sourceIP: true }, boundedLoadFactor: 0.9 } }, ['spec.loadBalancing.consistentHash.boundedLoadFactor: must be >= 1']],
   ])('loadBalancing %j', (lb, expected) => {
     expect(errors({ endpoints: ep, loadBalancing: lb })).toEqual(expected);
   });
