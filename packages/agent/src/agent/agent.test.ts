@@ -73,11 +73,22 @@ describe('agent', () => {
       lastUpdate: { resources: 0, removed: 0, rejected: 0 },
       configSource: 'controller',
       listeners: {},
+      clusters: null,
       resources: [],
       nacks: [],
     });
     expect((await get('/nope')).status).toBe(404);
     expect((await fetch(`${agent.adminUrl}/readyz`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('keeps applying configuration while its report stream fails (a controller without ReportService)', async () => {
+    const controller = await fakeController((c) => c.write(DiscoveryResponse.fromPartial({ nonce: 'n1', revision: 3, resources: [cluster('default/api')] })));
+    cleanups.push(controller.stop);
+    const { entries, dataPlane, get } = await start(options([controller.address]));
+    await until(() => controller.requests.length === 2 && entries.some((e) => e.message.startsWith('report stream down')));
+    expect(dataPlane.resources().map((r) => r.name)).toEqual(['default/api']);
+    expect((await get('/readyz')).status).toBe(200);
+    expect(entries.filter((e) => e.message.startsWith('report stream down') && e.level === 'warn')).toHaveLength(1);
   });
 
   it('lists current NACKs in /config_dump until the resource is accepted', async () => {
