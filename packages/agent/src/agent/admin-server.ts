@@ -13,7 +13,9 @@ export interface AdminServer {
  * The agent's admin port (node:http): `/healthz` (the process runs), `/readyz` (a configuration
  * is applied), `/config_dump` (what it serves and why). No per-request logs.
  */
-export async function listenAdmin(host: string, port: number, status: AgentStatus, dataPlane: Pick<ListeningDataPlane, 'resources' | 'listeners'>): Promise<AdminServer> {
+type AdminDataPlane = Pick<ListeningDataPlane, 'resources' | 'listeners' | 'clusterStats'>;
+
+export async function listenAdmin(host: string, port: number, status: AgentStatus, dataPlane: AdminDataPlane): Promise<AdminServer> {
   const server = createServer((req, res) => handle(req, res, status, dataPlane));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -26,7 +28,7 @@ export async function listenAdmin(host: string, port: number, status: AgentStatu
   return { url: `http://${formatHostPort(address.address, address.port)}`, close: () => closeServer(server) };
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, dataPlane: Pick<ListeningDataPlane, 'resources' | 'listeners'>): void {
+function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, dataPlane: AdminDataPlane): void {
   const path = new URL(req.url ?? '/', 'http://agent').pathname;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
@@ -40,7 +42,7 @@ function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, 
       return send(res, ready ? 200 : 503, 'text/plain', `${ready ? 'ok' : 'not ready'}: ${reason}\n`);
     }
     case '/config_dump':
-      return send(res, 200, 'application/json', `${JSON.stringify(status.dump(dataPlane.resources(), dataPlane.listeners()), null, 2)}\n`);
+      return send(res, 200, 'application/json', `${JSON.stringify(status.dump(dataPlane.resources(), dataPlane.listeners(), dataPlane.clusterStats?.()), null, 2)}\n`);
     default:
       return send(res, 404, 'text/plain', `no such path ${path}; try /healthz, /readyz or /config_dump\n`);
   }

@@ -1,6 +1,6 @@
 import { Node, Resource, ResourceError } from '@sluice/proto';
 import type { Logger } from '../logger.js';
-import type { DataPlaneUpdate } from './data-plane-port.js';
+import type { ClusterStats, DataPlaneUpdate } from './data-plane-port.js';
 import type { ControllerConnection } from './discovery-client.js';
 import { keyOf, keyString } from '../data-plane/resource-keys.js';
 
@@ -53,7 +53,7 @@ export class AgentStatus {
   }
 
   /** The `/config_dump` body. */
-  dump(resources: Resource[], listeners: Map<string, { address: string; port: number }>): unknown {
+  dump(resources: Resource[], listeners: Map<string, { address: string; port: number }>, clusters?: Map<string, ClusterStats>): unknown {
     return {
       node: Node.toJSON(this.node),
       controller: { connected: this.connection.connected, address: this.connection.address ?? null, lastError: this.connection.lastError ?? null },
@@ -61,6 +61,8 @@ export class AgentStatus {
       lastUpdate: this.lastUpdate ?? null,
       configSource: this.source ?? null,
       listeners: Object.fromEntries(listeners),
+      // Circuit-breaker counters and outlier ejections; null when workers serve (each has its own).
+      clusters: clusters === undefined ? null : Object.fromEntries(clusters),
       resources: resources.map((r) => Resource.toJSON(r)),
       nacks: [...this.nacks.values()].map((e) => ResourceError.toJSON(e)),
     };

@@ -1,7 +1,7 @@
 import type { Resource, ResourceError } from '@sluice/proto';
-import type { DataPlaneOptions, DataPlaneUpdate } from '../data-plane/data-plane.js';
+import type { ClusterStats, DataPlaneOptions, DataPlaneUpdate } from '../data-plane/data-plane.js';
 
-export type { DataPlaneOptions, DataPlaneUpdate };
+export type { ClusterStats, DataPlaneOptions, DataPlaneUpdate };
 
 /**
  * What the agent needs of a data plane: the in-process DataPlane (data-plane/data-plane.ts)
@@ -19,4 +19,6 @@ export interface DataPlanePort {
 /** A data plane that binds listeners (the real one, in process or in a worker). */
 export interface ListeningDataPlane extends DataPlanePort {
   listeners(): Map<string, { address: string; port: number }>;
+  /** Per cluster: breaker counters and outlier ejections. Absent with workers (each counts on its own). */
+  clusterStats?(): Map<string, ClusterStats>;
 }

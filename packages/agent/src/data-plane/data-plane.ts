@@ -16,6 +16,13 @@ export interface DataPlaneUpdate {
   removed: ResourceKey[];
 }
 
+/** A cluster's resilience state on this data plane (config_dump, metrics). */
+export interface ClusterStats {
+  readonly breaker: BreakerStats;
+  /** Endpoints with failures or ejections on record. */
+  readonly outliers: EndpointOutlierState[];
+}
+
 export interface DataPlaneOptions {
   /** Overrides every listener's bind address (several agents on one machine: 127.0.0.2 ...). */
   listenAddress?: string;
@@ -91,8 +98,8 @@ export class DataPlane {
   }
 
   /** Per cluster: circuit-breaker counters and outlier ejections (for /config_dump and metrics). */
-  clusterStats(): Map<string, { breaker: BreakerStats; outliers: EndpointOutlierState[] }> {
-    const out = new Map<string, { breaker: BreakerStats; outliers: EndpointOutlierState[] }>();
+  clusterStats(): Map<string, ClusterStats> {
+    const out = new Map<string, ClusterStats>();
     for (const [name, runtime] of [...this.clusterRuntimes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       out.set(name, { breaker: runtime.breaker.stats(), outliers: runtime.outliers.snapshot() });
     }
