@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { parseControllerArgs } from './options.js';
+
+describe('parseControllerArgs', () => {
+  it('defaults to 2 probers per endpoint and a 1 s report interval', () => {
+    expect(parseControllerArgs([])).toMatchObject({ healthProbers: 2, reportIntervalMs: 1000 });
+    expect(parseControllerArgs(['--health-probers', '3', '--report-interval', '200ms'])).toMatchObject({ healthProbers: 3, reportIntervalMs: 200 });
+  });
+
+  it('names the flag of a bad value', () => {
+    expect(() => parseControllerArgs(['--health-probers', '0', '--report-interval', '1h'])).toThrow(
+      /--health-probers: must be an integer from 1 to 100, not "0"\n--report-interval: must be a duration from 50ms to 1m, not "1h"/,
+    );
+  });
+});
