@@ -146,6 +146,11 @@ function isConnectFailure(err: Error): boolean {
   );
 }
 
+function isClosedByUs(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED';
+}
+
 const RETRY = new Error('retrying on another endpoint');
 /** The circuit breaker's answer (with a 503). */
 export const UPSTREAM_OVERLOADED = 'upstream overloaded';
@@ -520,8 +525,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.abandoned = true;
     this.end(false);
     const connect = isConnectFailure(err);
-    if (connect) this.cluster.outliers.onConnectFailure(this.endpoint.id);
-    else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
+    // A pool we closed (config change, shutdown) says nothing about the endpoint.
+    if (!isClosedByUs(err)) {
+      if (connect) this.cluster.outliers.onConnectFailure(this.endpoint.id);
+      else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
+    }
     const retry = exchange.routeRetry;
     if (exchange.retryAfter(this, connect ? retry.connectFailure : retry.reset, connect)) return;
     exchange.fail(502, connect ? 'upstream connect error' : 'upstream connection reset');
