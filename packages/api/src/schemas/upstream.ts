@@ -165,7 +165,7 @@ const outlierDetectionSchema = z
     consecutive5xx: positiveCount().optional().describe('Eject an endpoint after this many 5xx responses in a row (HTTP). Unset: not checked.'),
     consecutiveGatewayErrors: positiveCount().optional().describe('Eject after this many 502/503/504 responses in a row (HTTP). Unset: not checked.'),
     consecutiveConnectFailures: positiveCount().optional().describe('Eject after this many failed connection attempts in a row. Unset: not checked.'),
-    interval: duration().optional().describe('How often ejections are reviewed (duration). Unset: 10s.'),
+    interval: duration().optional().describe('Each interval an endpoint spends back in rotation lowers its ejection multiplier by one (duration). Unset: 10s.'),
     baseEjectionTime: duration()
       .optional()
       .describe('Ejection time; it grows with each repeated ejection of the same endpoint (duration). Unset: 30s.'),
