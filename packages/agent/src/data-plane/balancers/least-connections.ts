@@ -18,8 +18,8 @@ export function parseChoiceCount(lb: LoadBalancing | undefined, fallback: number
 /**
  * Picks the member with the lowest `score`, among all members or among `choiceCount` sampled
  * at random (power of N choices). Ties go to a random one (weighted by weight for weighted
- * policies, so idle endpoints still share traffic by weight). Excluded (already tried) members count only when
- * every member is excluded.
+ * policies, so idle endpoints still share traffic by weight). Excluded (already tried)
+ * members count only when every member is excluded.
  */
 export class LowestScore<E> implements Picker<E> {
   private readonly sampled: Int32Array;
@@ -42,31 +42,23 @@ export class LowestScore<E> implements Picker<E> {
     return { kind: 'endpoint', endpoint: (this.members[best] as Member<E>).endpoint };
   }
 
+  // The running choice of one pick, in fields so that a pick allocates nothing.
+  private best = -1;
+  private bestScore = Infinity;
+  private tieWeight = 0;
+  private now = 0;
+
   private choose(exclude: ReadonlySet<E> | undefined): number {
     const members = this.members;
     const n = members.length;
-    const now = this.env.now();
-    let best = -1;
-    let bestScore = Infinity;
-    let tieWeight = 0;
-    const consider = (i: number): void => {
-      const m = members[i] as Member<E>;
-      const s = this.score(m, now);
-      const w = this.weightedTies ? m.weight : 1;
-      if (s < bestScore) {
-        best = i;
-        bestScore = s;
-        tieWeight = w;
-      } else if (s === bestScore) {
-        // Reservoir sampling among the tied ones.
-        tieWeight += w;
-        if (this.env.random() * tieWeight < w) best = i;
-      }
-    };
+    this.now = this.env.now();
+    this.best = -1;
+    this.bestScore = Infinity;
+    this.tieWeight = 0;
     const k = this.choiceCount;
     if (k === 0 || k >= n) {
-      for (let i = 0; i < n; i++) if (exclude === undefined || !exclude.has((members[i] as Member<E>).endpoint)) consider(i);
-      return best;
+      for (let i = 0; i < n; i++) if (exclude === undefined || !exclude.has((members[i] as Member<E>).endpoint)) this.consider(i);
+      return this.best;
     }
     // Sample k distinct members; give up on exclusions after a few draws and scan instead.
     let taken = 0;
@@ -77,10 +69,25 @@ export class LowestScore<E> implements Picker<E> {
       for (let j = 0; j < taken; j++) if (this.sampled[j] === i) seen = true;
       if (seen) continue;
       this.sampled[taken++] = i;
-      consider(i);
+      this.consider(i);
     }
-    if (best < 0) for (let i = 0; i < n; i++) if (exclude === undefined || !exclude.has((members[i] as Member<E>).endpoint)) consider(i);
-    return best;
+    if (this.best < 0) for (let i = 0; i < n; i++) if (exclude === undefined || !exclude.has((members[i] as Member<E>).endpoint)) this.consider(i);
+    return this.best;
+  }
+
+  private consider(i: number): void {
+    const m = this.members[i] as Member<E>;
+    const s = this.score(m, this.now);
+    const w = this.weightedTies ? m.weight : 1;
+    if (s < this.bestScore) {
+      this.best = i;
+      this.bestScore = s;
+      this.tieWeight = w;
+    } else if (s === this.bestScore) {
+      // Reservoir sampling among the tied ones.
+      this.tieWeight += w;
+      if (this.env.random() * this.tieWeight < w) this.best = i;
+    }
   }
 }
 
