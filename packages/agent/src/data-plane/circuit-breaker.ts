@@ -83,14 +83,17 @@ export class CircuitBreaker {
   /**
    * A retry may start: within maxRetries and the retry budget, max(3, 20 % of the active
    * requests) in flight (Envoy's budget defaults). Counts it as active, or the refusal.
+   * `budgeted: false` (a retry after a connect failure) skips the budget: the failed try
+   * reached no backend, so the retry adds no load to the Upstream, and a dead endpoint
+   * must not cost clients their requests while the checks catch up. maxRetries still holds.
    */
-  tryStartRetry(): boolean {
+  tryStartRetry(budgeted = true): boolean {
     const max = this.limits.maxRetries;
     if (max !== undefined && this.activeRetries >= max) {
       this.retryOverflow++;
       return false;
     }
-    if (this.activeRetries >= retryBudget(this.activeRequests)) {
+    if (budgeted && this.activeRetries >= retryBudget(this.activeRequests)) {
       this.retryBudgetExhausted++;
       return false;
     }

@@ -337,7 +337,7 @@ class Exchange {
     if (!condition || this.retriesLeft <= 0 || this.finished || this.res.headersSent) return false;
     if (this.body !== null && this.bodyStarted) return false;
     if (!isReplaySafe(this.req.method ?? 'GET', connectFailure)) return false;
-    if (!(this.cluster as UpstreamCluster).breaker.tryStartRetry()) return false;
+    if (!(this.cluster as UpstreamCluster).breaker.tryStartRetry(!connectFailure)) return false;
     this.retriesLeft--;
     (this.tried ??= new Set()).add(attempt.endpoint);
     this.tryOnce(true);
