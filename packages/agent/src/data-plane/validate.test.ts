@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { LoadBalancingPolicy, MatchType, Protocol, type Resource } from '@sluice/proto';
+import { ConsistentHash_Algorithm, LoadBalancingPolicy, MatchType, Protocol, type Resource } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
 import { clusterResource, endpointsResource, listenerResource, route, routeTableResource, vhost } from './test-support/resources.js';
 import { parseCidr, validateResource } from './validate.js';
@@ -53,6 +53,13 @@ describe('validateResource', () => {
   it('rejects unknown enums, bad endpoints and unsupported cluster features', () => {
     expect(validateResource(clusterResource('default/a', LoadBalancingPolicy.UNRECOGNIZED))?.message).toMatch(/^load_balancing\.policy/);
     expect(validateResource(clusterResource('default/a', LoadBalancingPolicy.LOAD_BALANCING_POLICY_UNSPECIFIED))?.message).toMatch(/^load_balancing\.policy/);
+    // Each policy parses its own options: a bad one is a NACK naming the field.
+    const hashed = { policy: LoadBalancingPolicy.LOAD_BALANCING_POLICY_CONSISTENT_HASH, panicThresholdPercent: 50, choiceCount: 0 };
+    expect(validateResource(clusterResource('default/a', undefined, { loadBalancing: hashed }))?.message).toMatch(/^load_balancing\.consistent_hash: required/);
+    const maglev = { key: { key: { $case: 'sourceIp' as const, value: true } }, algorithm: ConsistentHash_Algorithm.ALGORITHM_MAGLEV, boundedLoadPercent: 0, tableSize: 1000 };
+    expect(validateResource(clusterResource('default/a', undefined, { loadBalancing: { ...hashed, consistentHash: maglev } }))?.message).toMatch(/^load_balancing\.consistent_hash\.table_size: must be a prime/);
+    expect(validateResource(clusterResource('default/a', undefined, { loadBalancing: { ...hashed, consistentHash: { ...maglev, tableSize: 0 } } }))).toBeUndefined();
+    expect(validateResource(clusterResource('default/a', undefined, { slowStart: { windowMs: 1000, aggression: -2 } }))?.message).toMatch(/^slow_start\.aggression/);
     expect(validateResource(clusterResource('default/a', undefined, { tls: { enabled: true, sni: '', insecureSkipVerify: false, caSecret: '' } }))?.message).toContain('not supported');
     const ep = endpointsResource('default/a', [{ port: 0 }]);
     expect(validateResource(ep, { clusterSource: () => ({ kind: 'Upstream', namespace: 'default', name: 'a' }) })).toEqual({
