@@ -6,6 +6,8 @@ export const DEFAULT_RING_SIZE = 160;
 export const MAX_RING_SIZE = 8_388_608;
 /** Most points on one ring; beyond it every endpoint's count is scaled down. */
 const MAX_RING_POINTS = 1 << 20;
+/** Room for the owner index in a packed point (endpoints per cluster stay far below it). */
+const OWNER_SPACE = 1 << 20;
 
 /**
  * A ketama-style ring: an endpoint of the highest weight gets `size` points, the others in
@@ -23,15 +25,23 @@ export class Ring {
     let counts = members.map((m) => Math.max(1, Math.round((size * m.weight) / maxWeight)));
     const total = counts.reduce((s, c) => s + c, 0);
     if (total > MAX_RING_POINTS) counts = counts.map((c) => Math.max(1, Math.floor((c * MAX_RING_POINTS) / total)));
-    const points: [number, number][] = [];
+    // Each point packed as hash x 2^20 + owner (< 2^52, exact in a double) and sorted as numbers:
+    // ties (rare) are ordered by owner index, which follows the (sorted) endpoint order.
+    const points = new Float64Array(counts.reduce((s, c) => s + c, 0));
+    let at = 0;
     members.forEach((m, i) => {
       const id = (m.endpoint as { id: string }).id;
-      for (let p = 0; p < (counts[i] as number); p++) points.push([hash32(`${id}#${p}`), i]);
+      for (let p = 0; p < (counts[i] as number); p++) points[at++] = hash32(`${id}#${p}`) * OWNER_SPACE + i;
     });
-    // Ties (rare) are ordered by owner index, which follows the (sorted) endpoint order.
-    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    this.hashes = Uint32Array.from(points, (p) => p[0]);
-    this.owners = Int32Array.from(points, (p) => p[1]);
+    points.sort();
+    this.hashes = new Uint32Array(points.length);
+    this.owners = new Int32Array(points.length);
+    for (let j = 0; j < points.length; j++) {
+      const packed = points[j] as number;
+      const owner = packed % OWNER_SPACE;
+      this.owners[j] = owner;
+      this.hashes[j] = (packed - owner) / OWNER_SPACE;
+    }
   }
 
   get length(): number {
