@@ -16,6 +16,7 @@ import {
   StoreError,
   type Compare,
   type KeyValue,
+  type LeaseCapability,
   type Store,
   type TxnOp,
   type TxnResult,
@@ -277,6 +278,55 @@ export class EtcdStore implements Store {
     );
     return { succeeded: response.succeeded, revision: toRevision(response.header.revision) };
   }
+
+  readonly leases: LeaseCapability = {
+    grantLease: async (ttlSeconds) => {
+      validateRevision(ttlSeconds, 'grantLease ttlSeconds', 1);
+      // A grant that reached etcd but timed out leaves an orphan lease that simply expires.
+      const response = await this.call('lease grant', 'write', (options) => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, options));
+      if (response.error) throw new StoreError('unavailable', `${this.description}: lease grant: ${response.error}`);
+      return response.ID;
+    },
+    keepAlive: (lease) =>
+      this.call('lease keepalive', 'read', async (options) => {
+        const stream = await this.client.leaseClient.leaseKeepAlive(options);
+        try {
+          const response = await new Promise<{ TTL: string }>((resolve, reject) => {
+            stream.on('data', resolve);
+            stream.on('error', reject);
+            stream.on('end', () => reject(new Error('lease keepalive stream ended without an answer')));
+            stream.write({ ID: lease });
+          });
+          return Math.max(0, Number(response.TTL));
+        } finally {
+          stream.end();
+        }
+      }),
+    revokeLease: async (lease) => {
+      try {
+        await this.call('lease revoke', 'write', (options) => this.client.leaseClient.leaseRevoke({ ID: lease }, options));
+      } catch (error) {
+        if (error instanceof StoreError && /lease not found/.test(error.message)) return;
+        throw error;
+      }
+    },
+    createWithLease: async (key, value, lease) => {
+      validateKey(key, 'createWithLease');
+      const fullKey = this.fullKey(key);
+      const response = await this.call('create with lease', 'write', (options) =>
+        this.client.kv.txn(
+          {
+            compare: [{ key: fullKey, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }],
+            success: [{ request_put: { key: fullKey, value: Buffer.from(value, 'utf8'), lease } }],
+            failure: [{ request_range: { key: fullKey } }],
+          },
+          options,
+        ),
+      );
+      const kv = response.succeeded ? undefined : response.responses[0]?.response_range?.kvs[0];
+      return { succeeded: response.succeeded, current: kv && this.toKeyValue(kv), revision: toRevision(response.header.revision) };
+    },
+  };
 
   async compact(revision: number): Promise<void> {
     validateRevision(revision, 'compact', 1);

@@ -6,6 +6,7 @@ export {
   StoreError,
   type Compare,
   type KeyValue,
+  type LeaseCapability,
   type Store,
   type StoreErrorCode,
   type TxnOp,

@@ -45,8 +45,28 @@ export interface WatchBatch {
   events: WatchEvent[];
 }
 
+/**
+ * Leases, for leader election (etcd only; the embedded store has one controller, always the
+ * leader). Every call has the store's deadline and is not retried beyond what is safe.
+ */
+export interface LeaseCapability {
+  /** Grants a lease that expires `ttlSeconds` after the last keepalive; returns its id. */
+  grantLease(ttlSeconds: number): Promise<string>;
+  /** One keepalive; returns the remaining TTL in seconds, 0 if the lease has expired or was revoked. */
+  keepAlive(lease: string): Promise<number>;
+  /** Revokes the lease, deleting the keys attached to it; a lease already gone is fine. */
+  revokeLease(lease: string): Promise<void>;
+  /**
+   * Creates `key` = `value` attached to `lease` if the key does not exist. Otherwise leaves it
+   * and returns its current holder. `revision` is the store revision of the answer.
+   */
+  createWithLease(key: string, value: string, lease: string): Promise<{ succeeded: boolean; current?: KeyValue; revision: number }>;
+}
+
 export interface Store {
   readonly kind: 'embedded' | 'etcd';
+  /** Present when the store supports leases (etcd). */
+  readonly leases?: LeaseCapability;
   /** Human-readable location for error messages, e.g. `etcd at http://127.0.0.1:2379`. */
   readonly description: string;
 
