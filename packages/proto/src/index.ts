@@ -3,3 +3,11 @@
 export * from './gen/sluice/v1/config.js';
 export * from './gen/sluice/v1/discovery.js';
 export * from './gen/sluice/v1/report.js';
+
+/**
+ * Upper bounds (ms, inclusive) of the latency histogram of EndpointTraffic.latency_buckets; a
+ * last bucket, +Inf, follows them. The same everywhere, so histograms merge by adding counts.
+ */
+export const LATENCY_BUCKET_BOUNDS_MS: readonly number[] = Object.freeze([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]);
+/** Number of counts in EndpointTraffic.latency_buckets: one per bound, plus +Inf. */
+export const LATENCY_BUCKET_COUNT = LATENCY_BUCKET_BOUNDS_MS.length + 1;

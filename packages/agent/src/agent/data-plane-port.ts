@@ -1,4 +1,4 @@
-import type { Resource, ResourceError } from '@sluice/proto';
+import type { EndpointTraffic, Resource, ResourceError } from '@sluice/proto';
 import type { ClusterStats, DataPlaneOptions, DataPlaneUpdate } from '../data-plane/data-plane.js';
 
 export type { ClusterStats, DataPlaneOptions, DataPlaneUpdate };
@@ -21,4 +21,6 @@ export interface ListeningDataPlane extends DataPlanePort {
   listeners(): Map<string, { address: string; port: number }>;
   /** Per cluster: breaker counters and outlier ejections. Absent with workers (each counts on its own). */
   clusterStats?(): Map<string, ClusterStats>;
+  /** Per-endpoint traffic since the last call, at most `max` endpoints (data-plane/endpoint-stats.ts). */
+  drainTraffic?(max: number): { traffic: EndpointTraffic[]; omitted: number };
 }

@@ -1,5 +1,5 @@
 import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type Node } from '@sluice/proto';
+import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type EndpointTraffic, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff } from './backoff.js';
 
@@ -7,6 +7,8 @@ import { Backoff } from './backoff.js';
 export const MAX_HEALTH_RESULTS_PER_REPORT = 4096;
 /** Report interval until the controller's first directive says otherwise. */
 export const DEFAULT_REPORT_INTERVAL_MS = 1000;
+/** At most this many EndpointTraffic entries per report; the others wait for the next one. */
+export const MAX_TRAFFIC_PER_REPORT = 4096;
 
 export interface ReportStreamHandlers {
   directive(directive: Directive): void;
@@ -29,10 +31,18 @@ export interface HealthSource {
   results(): EndpointHealth[];
 }
 
+/** What the report client needs of the data plane: traffic deltas since the last call. */
+export interface TrafficSource {
+  /** At most `max` endpoints, the busiest first; the others keep their counts for the next call. */
+  drainTraffic(max: number): { traffic: EndpointTraffic[]; omitted: number };
+}
+
 export interface ReportClientOptions {
   controllers: string[];
   node: Node;
   health: HealthSource;
+  /** Absent: reports carry no traffic stats. */
+  traffic?: TrafficSource;
   logger: Logger;
   openStream?: OpenReportStream;
   timing?: { initialBackoffMs: number; maxBackoffMs: number };
@@ -86,7 +96,10 @@ export class ReportClient {
     this.options.health.stop();
   }
 
-  /** The report to send now (exported for tests): at most MAX_HEALTH_RESULTS_PER_REPORT results. */
+  /**
+   * The report to send now (exported for tests): at most MAX_HEALTH_RESULTS_PER_REPORT health
+   * results and MAX_TRAFFIC_PER_REPORT traffic entries (the traffic since the previous report).
+   */
   buildReport(first: boolean): AgentReport {
     const all = this.options.health.results();
     let health = all;
@@ -95,11 +108,14 @@ export class ReportClient {
       health = [...all.slice(start), ...all.slice(0, start)].slice(0, MAX_HEALTH_RESULTS_PER_REPORT);
       this.offset = start + MAX_HEALTH_RESULTS_PER_REPORT;
     }
+    const { traffic, omitted } = this.options.traffic?.drainTraffic(MAX_TRAFFIC_PER_REPORT) ?? { traffic: [], omitted: 0 };
     return {
       ...(first ? { node: this.options.node } : {}),
       sentAtUnixMs: this.now(),
       health,
       healthOmitted: all.length - health.length,
+      traffic,
+      trafficOmitted: omitted,
     };
   }
 
@@ -123,6 +139,9 @@ export class ReportClient {
     });
     if (closed) return;
     this.stream = stream;
+    // Counts gathered while no stream was up would land in one interval of the controller's
+    // window as a burst: drop them, the first report of a stream carries none.
+    this.options.traffic?.drainTraffic(Number.MAX_SAFE_INTEGER);
     stream.send(this.buildReport(true));
     this.schedule(DEFAULT_REPORT_INTERVAL_MS);
   }

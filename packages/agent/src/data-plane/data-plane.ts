@@ -1,7 +1,8 @@
 import { BlockList } from 'node:net';
-import { ResourceType, type Cluster, type Endpoints, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
+import { ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { BreakerStats } from './circuit-breaker.js';
+import { drainTraffic } from './endpoint-stats.js';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
 import { keyOf, keyString, typeOf } from './resource-keys.js';
@@ -104,6 +105,14 @@ export class DataPlane {
       out.set(name, { breaker: runtime.breaker.stats(), outliers: runtime.outliers.snapshot() });
     }
     return out;
+  }
+
+  /**
+   * Per-endpoint traffic since the last call (a delta; the counts drained are reset), at most
+   * `max` endpoints, the busiest first; the others keep their counts for the next call.
+   */
+  drainTraffic(max?: number): { traffic: EndpointTraffic[]; omitted: number } {
+    return drainTraffic([...this.clusterRuntimes.values()].map((r) => r.traffic), max);
   }
 
   /** Bound listeners: name -> { address, port } */
@@ -252,7 +261,7 @@ export class DataPlane {
     if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion) return cached;
     const body = endpoints?.body?.$case === 'endpoints' ? endpoints.body.value : undefined;
     let runtime = this.clusterRuntimes.get(resource.name);
-    if (runtime === undefined) this.clusterRuntimes.set(resource.name, (runtime = new ClusterRuntime()));
+    if (runtime === undefined) this.clusterRuntimes.set(resource.name, (runtime = new ClusterRuntime(resource.name)));
     // Load, latency and slow start carry over from the previous version (dynamic weights push often).
     const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState, runtime);
     return { clusterVersion: resource.version, endpointsVersion, compiled };

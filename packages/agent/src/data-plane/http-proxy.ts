@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
+import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { normalizePath } from './normalize-path.js';
 import { isReplaySafe } from './retry-policy.js';
 import { LazyQuery, normalizeHost } from './router.js';
@@ -285,6 +286,7 @@ class Exchange {
     const attempt = new Attempt(this, endpoint, cluster, retry);
     this.attempt = attempt;
     cluster.balancer.onStart(endpoint);
+    attempt.counters.start();
     const perTry = this.route.perTryTimeoutMs;
     if (perTry > 0) {
       clearTimeout(this.tryTimer);
@@ -418,6 +420,9 @@ class Attempt implements Dispatcher.DispatchHandler {
   private readonly startedAt = performance.now();
   /** Waiting for a connection (counted in the breaker's pending requests). */
   pending = true;
+  /** The endpoint's traffic counters (report stream); `outcome` is what end() records. */
+  readonly counters: EndpointCounters;
+  private outcome: TryOutcome = TryOutcome.OK;
 
   /** `retry`: holds one of the cluster's retries in flight until it ends. */
   constructor(
@@ -425,7 +430,9 @@ class Attempt implements Dispatcher.DispatchHandler {
     readonly endpoint: UpstreamEndpoint,
     private readonly cluster: UpstreamCluster,
     private readonly retry: boolean,
-  ) {}
+  ) {
+    this.counters = cluster.traffic.counters(endpoint.id);
+  }
 
   private endPending(): void {
     if (!this.pending) return;
@@ -436,6 +443,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** The try ran out of time: a connect failure while connecting, else a gateway error (Envoy's 504). */
   timedOut(): void {
     if (this.ended) return;
+    this.outcome = this.pending ? TryOutcome.CONNECT_FAILURE : TryOutcome.TIMEOUT;
     if (this.pending) this.cluster.outliers.onConnectFailure(this.endpoint.id);
     else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
   }
@@ -458,7 +466,9 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.ended = true;
     this.endPending();
     if (this.retry) this.cluster.breaker.endRetry();
-    this.cluster.balancer.onEnd(this.endpoint, { latencyMs: performance.now() - this.startedAt, ok });
+    const latencyMs = performance.now() - this.startedAt;
+    this.cluster.balancer.onEnd(this.endpoint, { latencyMs, ok });
+    this.counters.end(latencyMs, this.outcome);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -479,6 +489,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
     const exchange = this.exchange;
     this.cluster.outliers.onResponse(this.endpoint.id, statusCode);
+    if (statusCode >= 500) this.outcome = TryOutcome.SERVER_ERROR;
     if (exchange.routeRetry.retriesStatus(statusCode)) {
       this.abandoned = true;
       this.end(false);
@@ -522,11 +533,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (!this.live()) return;
     const exchange = this.exchange;
+    const connect = isConnectFailure(err);
+    const ours = isClosedByUs(err);
+    if (!ours && this.outcome === TryOutcome.OK) this.outcome = connect ? TryOutcome.CONNECT_FAILURE : TryOutcome.RESET;
     this.abandoned = true;
     this.end(false);
-    const connect = isConnectFailure(err);
     // A pool we closed (config change, shutdown) says nothing about the endpoint.
-    if (!isClosedByUs(err)) {
+    if (!ours) {
       if (connect) this.cluster.outliers.onConnectFailure(this.endpoint.id);
       else this.cluster.outliers.onGatewayFailure(this.endpoint.id);
     }

@@ -3,6 +3,7 @@ import type { Pool } from 'undici';
 import type { Balancer } from './balancers/balancer.js';
 import { BalancerState, createBalancer } from './balancers/registry.js';
 import { breakerLimits, CircuitBreaker } from './circuit-breaker.js';
+import { ClusterTraffic } from './endpoint-stats.js';
 import { OutlierDetector, outlierSettings } from './outlier-detection.js';
 import { compileSessionAffinity, type SessionAffinity } from './session-persistence.js';
 import { slowStartSettings } from './slow-start.js';
@@ -25,16 +26,23 @@ export interface UpstreamCluster {
   readonly balancerState: BalancerState;
   readonly breaker: CircuitBreaker;
   readonly outliers: OutlierDetector;
+  /** Per-endpoint traffic counters for the report stream (endpoint-stats.ts). */
+  readonly traffic: ClusterTraffic;
   /** undefined: no session persistence. */
   readonly affinity: SessionAffinity<UpstreamEndpoint> | undefined;
   /** May `endpoint` take traffic now (healthy per the config, not ejected)? */
   readonly eligible: (endpoint: UpstreamEndpoint) => boolean;
 }
 
-/** A cluster's state that outlives its config versions: breaker counters, outlier history. */
+/** A cluster's state that outlives its config versions: breaker counters, outlier history, traffic stats. */
 export class ClusterRuntime {
   readonly breaker = new CircuitBreaker();
   readonly outliers = new OutlierDetector();
+  readonly traffic: ClusterTraffic;
+
+  constructor(name = '') {
+    this.traffic = new ClusterTraffic(name);
+  }
 }
 
 /** The pool settings of every endpoint of a cluster (what UpstreamPools must hold). */
@@ -60,7 +68,7 @@ export function compileCluster(
   endpoints: Endpoints | undefined,
   pools: ReadonlyMap<string, Pool>,
   balancerState: BalancerState = new BalancerState(),
-  runtime: ClusterRuntime = new ClusterRuntime(),
+  runtime: ClusterRuntime = new ClusterRuntime(name),
 ): UpstreamCluster {
   const settings = clusterPoolSettings(cluster, endpoints);
   const all = (endpoints?.endpoints ?? []).map((e, i) => ({
@@ -71,7 +79,8 @@ export function compileCluster(
   }));
   const members: UpstreamEndpoint[] = all.map(({ id, weight, pool }) => ({ id, weight, pool }));
   const health = new Map(members.map((e, i) => [e, (all[i] as (typeof all)[number]).healthy]));
-  const { breaker, outliers } = runtime;
+  const { breaker, outliers, traffic } = runtime;
+  traffic.retain(all.map((e) => e.id));
   breaker.limits = breakerLimits(cluster.circuitBreaker);
   outliers.configure(outlierSettings(cluster.outlierDetection), all.map((e) => e.id));
   // Ejected endpoints leave the balancer's eligible set (it watches the detector's generation).
@@ -90,6 +99,7 @@ export function compileCluster(
     balancerState,
     breaker,
     outliers,
+    traffic,
     affinity: compileSessionAffinity(cluster.sessionPersistence, members.filter((e) => e.weight > 0)),
     eligible,
   };

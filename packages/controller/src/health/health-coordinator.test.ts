@@ -63,6 +63,8 @@ function report(sentAt: number, results: { id: string; healthy: boolean }[]): Ag
   return {
     sentAtUnixMs: sentAt,
     healthOmitted: 0,
+    traffic: [],
+    trafficOmitted: 0,
     health: results.map((r) => ({ cluster: CLUSTER, endpointId: r.id, healthy: r.healthy, consecutiveSuccesses: 0, consecutiveFailures: 0, lastError: '', observedAtUnixMs: sentAt })),
   };
 }

@@ -59,7 +59,7 @@ function open(first: AgentReport): { next: Promise<{ directive?: Directive; code
 
 describe('ReportServer', () => {
   it('answers a report stream with a directive and forgets the agent when it leaves', async () => {
-    const s = open({ node: node('a1'), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    const s = open({ node: node('a1'), sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 });
     const { directive } = await s.next;
     expect(directive).toEqual({ reportIntervalMs: 250, healthChecks: [] });
     expect(coordinator.size).toBe(1);
@@ -71,13 +71,13 @@ describe('ReportServer', () => {
   });
 
   it('refuses a stream without a node, or with a bad id or protocol version, as discovery does', async () => {
-    const none = open({ sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    const none = open({ sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 });
     expect(await none.next).toMatchObject({ code: Status.INVALID_ARGUMENT });
     none.close();
-    const bad = open({ node: node('Not_Valid'), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    const bad = open({ node: node('Not_Valid'), sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 });
     expect(await bad.next).toMatchObject({ code: Status.INVALID_ARGUMENT, details: expect.stringContaining('node.id') as unknown });
     bad.close();
-    const old = open({ node: node('a2', ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED), sentAtUnixMs: 1, health: [], healthOmitted: 0 });
+    const old = open({ node: node('a2', ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED), sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 });
     expect(await old.next).toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining('upgrade the agent') as unknown });
     old.close();
   });

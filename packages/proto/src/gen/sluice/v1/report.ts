@@ -38,6 +38,56 @@ export interface AgentReport {
   health: EndpointHealth[];
   /** Results of assigned endpoints left out of this report to respect the cap. */
   healthOmitted: number;
+  /**
+   * Traffic this agent proxied to each endpoint since its previous report (a delta: reports
+   * merge by addition), one entry per endpoint with traffic or requests in flight. At most
+   * 4096 per report (MAX_TRAFFIC_PER_REPORT in the agent): the endpoints with the most
+   * requests go first; the counts of the others are carried over to the next report, never
+   * lost. About 512 KiB at worst whatever the traffic (docs/discovery-protocol.md, "Traffic
+   * stats").
+   */
+  traffic: EndpointTraffic[];
+  /** Endpoints whose stats were held back to the next report to respect the cap. */
+  trafficOmitted: number;
+}
+
+/**
+ * What one agent saw of one endpoint over one report interval. Every count is a delta since
+ * the previous report of the same stream, so the controller adds them across reports and
+ * agents. With --workers, the sum over the agent's worker processes.
+ */
+export interface EndpointTraffic {
+  /** Cluster name (`<ns>/<upstream>`) and Endpoint.id, as in the Endpoints resource. */
+  cluster: string;
+  endpointId: string;
+  /**
+   * Tries sent to the endpoint that ended in the interval (a retry on another endpoint is one
+   * request to each).
+   */
+  requests: number;
+  /**
+   * Of those, failures by class (the classes of outlier detection): a 5xx response, a
+   * failure to connect (refused, unreachable, connect timeout), a try or request timeout
+   * once connected, a connection reset or broken response.
+   */
+  errors5xx: number;
+  connectFailures: number;
+  timeouts: number;
+  resets: number;
+  /**
+   * The agent's latency EWMA of the endpoint's tries (alpha 0.3 per try, kept across
+   * intervals) when the report was built, in ms; 0 when requests is 0. The controller merges
+   * it as a mean weighted by requests.
+   */
+  latencyEwmaMs: number;
+  /**
+   * Latency histogram of those tries: counts per bucket, upper bounds (inclusive, ms) 1, 2, 5,
+   * 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, +Inf (LATENCY_BUCKET_BOUNDS_MS in
+   * @sluice/proto). Exactly 13 counts, or none when requests is 0.
+   */
+  latencyBuckets: number[];
+  /** Tries to the endpoint in flight when the report was built (a gauge, not a delta). */
+  inFlight: number;
 }
 
 /** The current verdict of one agent's active health check of one endpoint. */
@@ -73,7 +123,7 @@ export interface HealthCheckAssignment {
 }
 
 function createBaseAgentReport(): AgentReport {
-  return { node: undefined, sentAtUnixMs: 0, health: [], healthOmitted: 0 };
+  return { node: undefined, sentAtUnixMs: 0, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 };
 }
 
 export const AgentReport: MessageFns<AgentReport> = {
@@ -89,6 +139,12 @@ export const AgentReport: MessageFns<AgentReport> = {
     }
     if (message.healthOmitted !== 0) {
       writer.uint32(32).uint32(message.healthOmitted);
+    }
+    for (const v of message.traffic) {
+      EndpointTraffic.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.trafficOmitted !== 0) {
+      writer.uint32(88).uint32(message.trafficOmitted);
     }
     return writer;
   },
@@ -138,6 +194,22 @@ export const AgentReport: MessageFns<AgentReport> = {
             message.healthOmitted = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.traffic.push(EndpointTraffic.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.trafficOmitted = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -164,6 +236,14 @@ export const AgentReport: MessageFns<AgentReport> = {
         : isSet(object.health_omitted)
         ? globalThis.Number(object.health_omitted)
         : 0,
+      traffic: globalThis.Array.isArray(object?.traffic)
+        ? object.traffic.map((e: any) => EndpointTraffic.fromJSON(e))
+        : [],
+      trafficOmitted: isSet(object.trafficOmitted)
+        ? globalThis.Number(object.trafficOmitted)
+        : isSet(object.traffic_omitted)
+        ? globalThis.Number(object.traffic_omitted)
+        : 0,
     };
   },
 
@@ -181,6 +261,12 @@ export const AgentReport: MessageFns<AgentReport> = {
     if (message.healthOmitted !== 0) {
       obj.healthOmitted = Math.round(message.healthOmitted);
     }
+    if (message.traffic?.length) {
+      obj.traffic = message.traffic.map((e) => EndpointTraffic.toJSON(e));
+    }
+    if (message.trafficOmitted !== 0) {
+      obj.trafficOmitted = Math.round(message.trafficOmitted);
+    }
     return obj;
   },
 
@@ -193,6 +279,270 @@ export const AgentReport: MessageFns<AgentReport> = {
     message.sentAtUnixMs = object.sentAtUnixMs ?? 0;
     message.health = object.health?.map((e) => EndpointHealth.fromPartial(e)) || [];
     message.healthOmitted = object.healthOmitted ?? 0;
+    message.traffic = object.traffic?.map((e) => EndpointTraffic.fromPartial(e)) || [];
+    message.trafficOmitted = object.trafficOmitted ?? 0;
+    return message;
+  },
+};
+
+function createBaseEndpointTraffic(): EndpointTraffic {
+  return {
+    cluster: "",
+    endpointId: "",
+    requests: 0,
+    errors5xx: 0,
+    connectFailures: 0,
+    timeouts: 0,
+    resets: 0,
+    latencyEwmaMs: 0,
+    latencyBuckets: [],
+    inFlight: 0,
+  };
+}
+
+export const EndpointTraffic: MessageFns<EndpointTraffic> = {
+  encode(message: EndpointTraffic, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.endpointId !== "") {
+      writer.uint32(18).string(message.endpointId);
+    }
+    if (message.requests !== 0) {
+      writer.uint32(24).uint64(message.requests);
+    }
+    if (message.errors5xx !== 0) {
+      writer.uint32(32).uint64(message.errors5xx);
+    }
+    if (message.connectFailures !== 0) {
+      writer.uint32(40).uint64(message.connectFailures);
+    }
+    if (message.timeouts !== 0) {
+      writer.uint32(48).uint64(message.timeouts);
+    }
+    if (message.resets !== 0) {
+      writer.uint32(56).uint64(message.resets);
+    }
+    if (message.latencyEwmaMs !== 0) {
+      writer.uint32(65).double(message.latencyEwmaMs);
+    }
+    if (message.latencyBuckets.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.latencyBuckets) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(80).uint32(message.inFlight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndpointTraffic {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpointTraffic();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpointId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.requests = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.errors5xx = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.connectFailures = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timeouts = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.resets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.latencyEwmaMs = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag === 72) {
+              message.latencyBuckets.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.latencyBuckets.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.inFlight = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndpointTraffic {
+    return {
+      cluster: isSet(object.cluster) ? globalThis.String(object.cluster) : "",
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+      requests: isSet(object.requests) ? globalThis.Number(object.requests) : 0,
+      errors5xx: isSet(object.errors5xx)
+        ? globalThis.Number(object.errors5xx)
+        : isSet(object.errors_5xx)
+        ? globalThis.Number(object.errors_5xx)
+        : 0,
+      connectFailures: isSet(object.connectFailures)
+        ? globalThis.Number(object.connectFailures)
+        : isSet(object.connect_failures)
+        ? globalThis.Number(object.connect_failures)
+        : 0,
+      timeouts: isSet(object.timeouts) ? globalThis.Number(object.timeouts) : 0,
+      resets: isSet(object.resets) ? globalThis.Number(object.resets) : 0,
+      latencyEwmaMs: isSet(object.latencyEwmaMs)
+        ? globalThis.Number(object.latencyEwmaMs)
+        : isSet(object.latency_ewma_ms)
+        ? globalThis.Number(object.latency_ewma_ms)
+        : 0,
+      latencyBuckets: globalThis.Array.isArray(object?.latencyBuckets)
+        ? object.latencyBuckets.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.latency_buckets)
+        ? object.latency_buckets.map((e: any) => globalThis.Number(e))
+        : [],
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+    };
+  },
+
+  toJSON(message: EndpointTraffic): unknown {
+    const obj: any = {};
+    if (message.cluster !== "") {
+      obj.cluster = message.cluster;
+    }
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    if (message.requests !== 0) {
+      obj.requests = Math.round(message.requests);
+    }
+    if (message.errors5xx !== 0) {
+      obj.errors5xx = Math.round(message.errors5xx);
+    }
+    if (message.connectFailures !== 0) {
+      obj.connectFailures = Math.round(message.connectFailures);
+    }
+    if (message.timeouts !== 0) {
+      obj.timeouts = Math.round(message.timeouts);
+    }
+    if (message.resets !== 0) {
+      obj.resets = Math.round(message.resets);
+    }
+    if (message.latencyEwmaMs !== 0) {
+      obj.latencyEwmaMs = floatToJson(message.latencyEwmaMs);
+    }
+    if (message.latencyBuckets?.length) {
+      obj.latencyBuckets = message.latencyBuckets.map((e) => Math.round(e));
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndpointTraffic>, I>>(base?: I): EndpointTraffic {
+    return EndpointTraffic.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndpointTraffic>, I>>(object: I): EndpointTraffic {
+    const message = createBaseEndpointTraffic();
+    message.cluster = object.cluster ?? "";
+    message.endpointId = object.endpointId ?? "";
+    message.requests = object.requests ?? 0;
+    message.errors5xx = object.errors5xx ?? 0;
+    message.connectFailures = object.connectFailures ?? 0;
+    message.timeouts = object.timeouts ?? 0;
+    message.resets = object.resets ?? 0;
+    message.latencyEwmaMs = object.latencyEwmaMs ?? 0;
+    message.latencyBuckets = object.latencyBuckets?.map((e) => e) || [];
+    message.inFlight = object.inFlight ?? 0;
     return message;
   },
 };
@@ -624,6 +974,10 @@ export const ReportServiceClient = makeGenericClientConstructor(
   service: typeof ReportServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
