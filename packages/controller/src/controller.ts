@@ -10,6 +10,7 @@ import { SnapshotCache } from './discovery/snapshot-cache.js';
 import { EndpointHealthStatus } from './health/endpoint-status.js';
 import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
 import { ReportServer } from './health/report-server.js';
+import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
@@ -25,6 +26,8 @@ export interface RunningController {
   adminUrl: string;
   /** `host:port` of the agent discovery gRPC server. */
   grpcAddress: string;
+  /** True while this replica is the leader (always, with the embedded store). */
+  leadership: Watchable<boolean>;
   close(): Promise<void>;
 }
 
@@ -51,16 +54,23 @@ export async function startController(options: ControllerOptions, logger: Logger
     { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
   );
   const reports = new ReportServer(coordinator, logger);
-  const agents = new AgentRegistry(resources, options.id ?? `${hostname()}:${process.pid}`, logger);
+  const id = options.id ?? `${hostname()}:${process.pid}`;
+  const agents = new AgentRegistry(resources, id, logger);
+  // Every replica serves agents and writes its own Agent objects; only the leader writes
+  // derived status (DESIGN §6-§7). Gated runners start afresh on each term.
+  const elector = createLeaderElector(store, { key: `${prefix}/leader`, id, ttlMs: options.leaderLeaseTtlMs }, logger);
+  const leadership = elector.leadership;
+  const leaderOnly = (name: string, create: () => Runner) => new LeaderOnly(name, leadership, create, logger);
   const discovery = new DiscoveryServer(snapshots, agents, logger);
   const runners: Runner[] = [
     cache,
     snapshots,
     agents,
-    new ReferenceStatus(cache, resources, logger),
-    new ProgrammedStatus(snapshots.outputs, resources, logger),
+    elector,
+    leaderOnly('reference-status', () => new ReferenceStatus(cache, resources, logger)),
+    leaderOnly('programmed-status', () => new ProgrammedStatus(snapshots.outputs, resources, logger)),
     coordinator,
-    new EndpointHealthStatus(merged, resources, logger),
+    leaderOnly('endpoint-health-status', () => new EndpointHealthStatus(merged, resources, logger)),
   ];
 
   const abort = new AbortController();
@@ -68,7 +78,8 @@ export async function startController(options: ControllerOptions, logger: Logger
 
   let server: Server;
   try {
-    const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
+    const leaderState = () => ({ id, leader: elector.isLeader(), leaderId: elector.leaderId });
+    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {
@@ -80,6 +91,7 @@ export async function startController(options: ControllerOptions, logger: Logger
     return {
       adminUrl: listening.url,
       grpcAddress: grpc.address,
+      leadership,
       async close() {
         // Streams end first so the registry records the agents as disconnected while the
         // store is still open; then the runners stop.

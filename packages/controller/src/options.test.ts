@@ -12,4 +12,10 @@ describe('parseControllerArgs', () => {
       /--health-probers: must be an integer from 1 to 100, not "0"\n--report-interval: must be a duration from 50ms to 1m, not "1h"/,
     );
   });
+
+  it('takes the leader lease TTL in whole seconds, 10 s by default', () => {
+    expect(parseControllerArgs([])).toMatchObject({ leaderLeaseTtlMs: 10_000 });
+    expect(parseControllerArgs(['--leader-lease-ttl', '2s'])).toMatchObject({ leaderLeaseTtlMs: 2_000 });
+    expect(() => parseControllerArgs(['--leader-lease-ttl', '1500ms'])).toThrow(/--leader-lease-ttl: must be whole seconds from 2s to 5m, not "1500ms"/);
+  });
 });

@@ -17,6 +17,8 @@ export interface ControllerOptions {
   healthProbers?: number;
   /** How often agents report (default 1000 ms). */
   reportIntervalMs?: number;
+  /** Leader election lease TTL with --store etcd (default 10 s). */
+  leaderLeaseTtlMs?: number;
 }
 
 export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
@@ -34,6 +36,9 @@ Flags:
   --log-level LEVEL            error|warn|info|debug (default: info)
   --health-probers N           agents that actively health-check each endpoint (default: 2)
   --report-interval DURATION   how often agents report health (default: 1s)
+  --leader-lease-ttl DURATION  with --store etcd, the leader's lease TTL: a dead leader is
+                               replaced within about two, and a leader cut off from etcd
+                               steps down after half of one (default: 10s)
   --id NAME                    this replica's name, shown as the CONTROLLER of its agents
                                (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
                                so a restarted replica releases the agents it left connected)
@@ -65,6 +70,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         id: { type: 'string' },
         'health-probers': { type: 'string', default: '2' },
         'report-interval': { type: 'string', default: '1s' },
+        'leader-lease-ttl': { type: 'string', default: '10s' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -89,6 +95,10 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
   if (reportIntervalMs === undefined || reportIntervalMs < 50 || reportIntervalMs > 60_000) {
     problems.push(`--report-interval: must be a duration from 50ms to 1m, not "${values['report-interval']}"`);
   }
+  const leaderLeaseTtlMs = parseDuration(values['leader-lease-ttl']);
+  if (leaderLeaseTtlMs === undefined || leaderLeaseTtlMs < 2_000 || leaderLeaseTtlMs > 300_000 || leaderLeaseTtlMs % 1000 !== 0) {
+    problems.push(`--leader-lease-ttl: must be whole seconds from 2s to 5m, not "${values['leader-lease-ttl']}"`);
+  }
   const admin = parseHostPort('--admin-addr', values['admin-addr'], problems);
   const grpc = parseHostPort('--grpc-addr', values['grpc-addr'], problems);
   if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
@@ -103,6 +113,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     id,
     healthProbers,
     reportIntervalMs: reportIntervalMs ?? 1000,
+    leaderLeaseTtlMs: leaderLeaseTtlMs ?? 10_000,
   };
 }
 

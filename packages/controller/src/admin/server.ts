@@ -15,13 +15,15 @@ const MERGE_PATCH_TYPES = ['application/merge-patch+json', 'application/json'];
 export interface AdminServerOptions {
   resources: ResourceService;
   logger: Logger;
+  /** This replica's id and whether it leads (GET /leader); absent: always the leader. */
+  leadership?: () => { id: string; leader: boolean; leaderId: string };
 }
 
 /**
  * The admin REST API (docs/admin-api.md): Kubernetes paths, verbs, Status errors, watch as
  * newline-delimited JSON. It holds no state; every request goes to the ResourceService.
  */
-export function createAdminApp({ resources, logger }: AdminServerOptions): express.Express {
+export function createAdminApp({ resources, logger, leadership }: AdminServerOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -42,6 +44,10 @@ export function createAdminApp({ resources, logger }: AdminServerOptions): expre
 
   app.get('/version', (_req, res) => {
     res.json({ version: VERSION, apiVersion: API_VERSION, store: resources.store.kind, node: process.version });
+  });
+
+  app.get('/leader', (_req, res) => {
+    res.json(leadership?.() ?? { id: '', leader: true, leaderId: '' });
   });
 
   const openapi = openApiDocument();
