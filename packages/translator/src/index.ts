@@ -9,3 +9,5 @@ export type { Snapshot } from './snapshot.js';
 export { RESOURCE_ORDER, resourceKey } from './resource-key.js';
 export { endpointId } from './cluster.js';
 export type { AgentSelector } from './selector.js';
+export { computeWeights, targetFactor, referenceLatency, effectiveWeight, dataPlaneWeight, DATA_PLANE_WEIGHT_SCALE, DEFAULT_WEIGHT_ENGINE_OPTIONS } from './weight-engine.js';
+export type { WeightEngineEndpoint, WeightEngineInput, WeightEngineOptions, WeightEngineResult, WeightEngineStats } from './weight-engine.js';

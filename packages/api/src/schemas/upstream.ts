@@ -212,6 +212,9 @@ const dynamicWeightsSchema = z
     interval: duration().default('5s').describe('How often weights are recomputed (duration). Default: 5s.'),
     minFactor: z.number().min(0).default(0.1).describe('Lowest multiplier applied to a configured weight. Default: 0.1.'),
     maxFactor: z.number().gt(0).default(2).describe('Highest multiplier applied to a configured weight. Default: 2.'),
+    dampening: z.number().gt(0).max(1).optional().describe('Fraction of the way to its target a factor moves per interval (0-1]. Unset: 0.5.'),
+    threshold: z.number().min(0).max(1).optional().describe('Relative dead band: a factor within this fraction of its target stays put, so weights do not flap (0-1). Unset: 0.1.'),
+    minRequests: z.number().int().min(0).optional().describe('Endpoints with fewer requests in the window are not judged (no penalty). Unset: 20.'),
   })
   .superRefine((d, ctx) => {
     if (d.minFactor > d.maxFactor) ctx.addIssue({ code: 'custom', path: ['minFactor'], message: `must be <= maxFactor (${d.maxFactor})` });
@@ -295,9 +298,21 @@ export const upstreamStatusSchema = statusSchema('Observed state of the Upstream
           port: port().describe('Endpoint port.'),
           health: z.enum(['Healthy', 'Unhealthy', 'Unknown']).describe('Healthy, Unhealthy or Unknown (no checks yet).'),
           since: z.string().optional().describe('When health last changed (RFC 3339).'),
-          weight: z.number().min(0).optional().describe('Effective weight, after dynamic weights and slow start.'),
+          weight: z.number().min(0).optional().describe('Weight as configured in spec.endpoints.'),
+          effectiveWeight: z.number().min(0).optional().describe('Weight after dynamic weights: configured weight x factor (2 decimals). Unset: dynamic weights off.'),
+          latency: z
+            .strictObject({
+              ewmaMs: z.number().min(0).optional().describe('Request-weighted latency EWMA across agents (ms).'),
+              p50Ms: z.number().min(0).optional().describe('Median latency across agents (ms).'),
+              p99Ms: z.number().min(0).optional().describe('99th percentile latency across agents (ms).'),
+            })
+            .optional()
+            .describe('Latency the agents measured, merged over the aggregation window. Unset: no data.'),
+          errorRate: z.number().min(0).max(1).optional().describe('Errors / requests over the aggregation window (0-1). Unset: no data.'),
+          requests: z.number().int().min(0).optional().describe('Requests over the aggregation window, all agents together. Unset: no data.'),
+          agents: z.number().int().min(0).optional().describe('Agents reporting traffic to this endpoint. Unset: no data.'),
         })
-        .describe('Health of one endpoint as the agents report it.'),
+        .describe('Health, weight and traffic figures of one endpoint as the agents report them.'),
     )
     .optional()
     .describe('Per-endpoint health, aggregated from the agents.'),
