@@ -152,3 +152,22 @@ describe('SnapshotCache with a health input', () => {
     await c.close();
   });
 });
+
+describe('SnapshotCache with a weights input', () => {
+  it('re-translates the last snapshot when dynamic weights change; only the endpoints version moves', async () => {
+    const source = new Watchable<ResourceSnapshot>();
+    const weights = new Watchable<ReadonlyMap<string, number>>(new Map());
+    const c = new SnapshotCache<DataPlaneResource, Translation>(source, translator(), silentLogger(), undefined, weights);
+    const abort = new AbortController();
+    await c.start(abort.signal);
+    const seen = c.translations.subscribe(abort.signal);
+    source.publish(snapshot(1, [upstream(), listener(), route]));
+    const first = (await seen.next()).value as Translation;
+    weights.publish(new Map([[endpointId('default/api', '127.0.0.1', 9001), 37]]));
+    const second = (await seen.next()).value as Translation;
+    const changed = [...second.resources].filter(([key, r]) => first.resources.get(key)?.version !== r.version).map(([key]) => key);
+    expect(changed).toEqual([resourceKey(ResourceType.RESOURCE_TYPE_ENDPOINTS, 'default/api')]);
+    abort.abort();
+    await c.close();
+  });
+});

@@ -42,6 +42,7 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
   private readonly checked = new WeakSet<GroupSnapshot<R>>();
   private lastInputs: ReadonlyMap<string, Resource> | undefined;
   private lastHealth: ReadonlyMap<string, HealthStatus> | undefined;
+  private lastWeights: ReadonlyMap<string, number> | undefined;
   private lastSnapshot: ResourceSnapshot | undefined;
   private lastProblems: readonly unknown[] = [];
 
@@ -51,12 +52,15 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
     private readonly logger: Logger,
     /** Merged active health (endpoint id -> status), translated into Endpoint.health. */
     private readonly health?: Watchable<ReadonlyMap<string, HealthStatus>>,
+    /** Dynamic weights (endpoint id -> data-plane weight), translated into Endpoint.weight. */
+    private readonly weights?: Watchable<ReadonlyMap<string, number>>,
   ) {
     super();
   }
 
   protected async run(signal: AbortSignal): Promise<void> {
     const health = this.health;
+    const weights = this.weights;
     await Promise.all([
       (async () => {
         for await (const snapshot of this.source.subscribe(signal)) this.update(snapshot);
@@ -66,6 +70,11 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
           // A health change re-translates the last resource snapshot: only the Endpoints
           // resources whose health moved change version, so only they are sent.
           for await (const _ of health.subscribe(signal)) if (this.lastSnapshot) this.update(this.lastSnapshot);
+        })(),
+      weights &&
+        (async () => {
+          // The fast path for dynamic weights, likewise: only that upstream's Endpoints change.
+          for await (const _ of weights.subscribe(signal)) if (this.lastSnapshot) this.update(this.lastSnapshot);
         })(),
     ]);
   }
@@ -103,14 +112,16 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
     this.lastSnapshot = snapshot;
     const inputs = translatable(snapshot);
     const health = this.health?.value;
-    if (this.lastInputs && sameEntries(this.lastInputs, inputs) && health === this.lastHealth) {
+    const weights = this.weights?.value;
+    if (this.lastInputs && sameEntries(this.lastInputs, inputs) && health === this.lastHealth && weights === this.lastWeights) {
       // Only Agent objects moved (or nothing): the data plane is the same, skip the work.
       this.outputs.publish({ snapshot, translation: this.current });
       return;
     }
     this.lastInputs = inputs;
     this.lastHealth = health;
-    const next = this.translateChecked(snapshot.revision, [...inputs.values()], health);
+    this.lastWeights = weights;
+    const next = this.translateChecked(snapshot.revision, [...inputs.values()], health, weights);
     if (next) {
       this.current = next.translation;
       this.groups = next.groups;
@@ -123,13 +134,14 @@ export class SnapshotCache<R extends ServedResource, T extends TranslationOutput
     revision: number,
     inputs: Resource[],
     health: ReadonlyMap<string, HealthStatus> | undefined,
+    weights?: ReadonlyMap<string, number>,
   ): { translation: T; groups: Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }> } | undefined {
     const keeping = this.current ? `keeping revision ${this.current.revision}` : 'no snapshot to serve yet';
     let translation: T;
     const groups = new Map<string, { labels: Labels; group: GroupSnapshot<R> | undefined }>();
     const problems: string[] = [];
     try {
-      translation = this.translator.translate(inputs, health ? { revision, health } : { revision });
+      translation = this.translator.translate(inputs, { revision, ...(health ? { health } : {}), ...(weights ? { weights } : {}) });
       problems.push(...this.translator.checkConsistency([...translation.resources.values()]));
       // Every label set served now must get a consistent snapshot from the new translation.
       for (const [key, { labels }] of this.groups) {

@@ -34,7 +34,7 @@ export interface TranslationOutput<R extends ServedResource = ServedResource> {
 
 /** The translator's functions, injected so the cache can be tested with a fake one. */
 export interface Translator<R extends ServedResource, T extends TranslationOutput<R>> {
-  translate(resources: readonly Resource[], options: { revision: number; health?: ReadonlyMap<string, HealthStatus> }): T;
+  translate(resources: readonly Resource[], options: { revision: number; health?: ReadonlyMap<string, HealthStatus>; weights?: ReadonlyMap<string, number> }): T;
   snapshotFor(translation: T, labels: Labels): GroupSnapshot<R>;
   checkConsistency(resources: Iterable<R>): string[];
 }
