@@ -7,10 +7,10 @@ import { AgentRegistry } from './agents/agent-registry.js';
 import { DiscoveryServer } from './discovery/discovery-server.js';
 import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
 import { SnapshotCache } from './discovery/snapshot-cache.js';
+import { Aggregator } from './feedback/aggregator.js';
 import { EndpointHealthStatus } from './health/endpoint-status.js';
 import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
 import { ReportServer } from './health/report-server.js';
-import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
@@ -26,8 +26,11 @@ export interface RunningController {
   adminUrl: string;
   /** `host:port` of the agent discovery gRPC server. */
   grpcAddress: string;
-  /** True while this replica is the leader (always, with the embedded store). */
-  leadership: Watchable<boolean>;
+  /**
+   * The fleet's merged traffic stats per endpoint (feedback/aggregator.ts), fed by every
+   * agent's report stream: read `aggregator.snapshot(Date.now())` once per interval.
+   */
+  readonly aggregator: Aggregator;
   close(): Promise<void>;
 }
 
@@ -53,24 +56,19 @@ export async function startController(options: ControllerOptions, logger: Logger
     { resources: cache.snapshots, snapshots, health, merged, logger },
     { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
   );
-  const reports = new ReportServer(coordinator, logger);
-  const id = options.id ?? `${hostname()}:${process.pid}`;
-  const agents = new AgentRegistry(resources, id, logger);
-  // Every replica serves agents and writes its own Agent objects; only the leader writes
-  // derived status (DESIGN §6-§7). Gated runners start afresh on each term.
-  const elector = createLeaderElector(store, { key: `${prefix}/leader`, id, ttlMs: options.leaderLeaseTtlMs }, logger);
-  const leadership = elector.leadership;
-  const leaderOnly = (name: string, create: () => Runner) => new LeaderOnly(name, leadership, create, logger);
+  // Agents' traffic stats merged over a sliding window; the weight engine's input.
+  const aggregator = new Aggregator();
+  const reports = new ReportServer(coordinator, logger, aggregator);
+  const agents = new AgentRegistry(resources, options.id ?? `${hostname()}:${process.pid}`, logger);
   const discovery = new DiscoveryServer(snapshots, agents, logger);
   const runners: Runner[] = [
     cache,
     snapshots,
     agents,
-    elector,
-    leaderOnly('reference-status', () => new ReferenceStatus(cache, resources, logger)),
-    leaderOnly('programmed-status', () => new ProgrammedStatus(snapshots.outputs, resources, logger)),
+    new ReferenceStatus(cache, resources, logger),
+    new ProgrammedStatus(snapshots.outputs, resources, logger),
     coordinator,
-    leaderOnly('endpoint-health-status', () => new EndpointHealthStatus(merged, resources, logger)),
+    new EndpointHealthStatus(merged, resources, logger),
   ];
 
   const abort = new AbortController();
@@ -78,8 +76,7 @@ export async function startController(options: ControllerOptions, logger: Logger
 
   let server: Server;
   try {
-    const leaderState = () => ({ id, leader: elector.isLeader(), leaderId: elector.leaderId });
-    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState }), options.admin.host, options.admin.port);
+    const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {
@@ -91,7 +88,7 @@ export async function startController(options: ControllerOptions, logger: Logger
     return {
       adminUrl: listening.url,
       grpcAddress: grpc.address,
-      leadership,
+      aggregator,
       async close() {
         // Streams end first so the registry records the agents as disconnected while the
         // store is still open; then the runners stop.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, status as Status, type Server } from '@grpc/grpc-js';
 import { ProtocolVersion, ReportServiceClient, ResourceType, type AgentReport, type Directive, type HealthStatus } from '@sluice/proto';
 import { closeGrpc, listenGrpc } from '../discovery/grpc-server.js';
+import { Aggregator, endpointKey } from '../feedback/aggregator.js';
 import type { TranslationOutput } from '../discovery/translator-port.js';
 import { silentLogger } from '../logger.js';
 import type { ResourceSnapshot } from '../resources/resource-cache.js';
@@ -13,6 +14,7 @@ import { ReportServer } from './report-server.js';
 let grpc: { server: Server; address: string };
 let coordinator: HealthCoordinator;
 let reports: ReportServer;
+const aggregator = new Aggregator();
 
 beforeAll(async () => {
   coordinator = new HealthCoordinator(
@@ -28,7 +30,7 @@ beforeAll(async () => {
     },
     { reportIntervalMs: 250 },
   );
-  reports = new ReportServer(coordinator, silentLogger());
+  reports = new ReportServer(coordinator, silentLogger(), aggregator);
   grpc = await listenGrpc('127.0.0.1', 0, (server) => reports.register(server));
 });
 
@@ -68,6 +70,19 @@ describe('ReportServer', () => {
       const check = () => (coordinator.size === 0 ? resolve() : setImmediate(check));
       check();
     });
+  });
+
+  it('feeds the traffic stats to the aggregator, which forgets the agent when its stream ends', async () => {
+    const traffic = [{ cluster: 'default/shop', endpointId: 'e1', requests: 4, errors5xx: 1, connectFailures: 0, timeouts: 0, resets: 0, latencyEwmaMs: 12, latencyBuckets: [0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0], inFlight: 2 }];
+    const s = open({ node: node('a3'), sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic, trafficOmitted: 0 });
+    expect((await s.next).directive).toBeDefined();
+    expect(aggregator.snapshot(Date.now()).get(endpointKey('default/shop', 'e1'))).toMatchObject({ requests: 4, errors: 1, errorRate: 0.25, latencyMs: 12, inFlight: 2, agents: 1 });
+    s.close();
+    await new Promise<void>((resolve) => {
+      const check = () => (aggregator.agentCount === 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    expect(aggregator.snapshot(Date.now()).size).toBe(0);
   });
 
   it('refuses a stream without a node, or with a bad id or protocol version, as discovery does', async () => {

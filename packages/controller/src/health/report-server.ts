@@ -2,6 +2,7 @@ import { status as Status, type Server, type ServerDuplexStream } from '@grpc/gr
 import { AgentReport, ReportServiceService, type Directive } from '@sluice/proto';
 import { checkNode, type Refusal } from '../discovery/discovery-server.js';
 import { rawProtocolVersion } from '../discovery/wire.js';
+import type { Aggregator } from '../feedback/aggregator.js';
 import type { Logger } from '../logger.js';
 import type { HealthCoordinator } from './health-coordinator.js';
 
@@ -26,7 +27,8 @@ const REPORT_SERVICE = {
 /**
  * ReportService.Report (docs/discovery-protocol.md, "Report stream"): checks the first report's
  * node like the discovery handshake, keeps one stream per agent id (a newer one replaces the
- * older with ABORTED), hands reports to the coordinator and writes its directives.
+ * older with ABORTED), hands reports to the coordinator and writes its directives. Traffic
+ * stats go to the aggregator (if any), which forgets the agent when its stream ends.
  */
 export class ReportServer {
   private readonly calls = new Map<string, Call>();
@@ -34,6 +36,8 @@ export class ReportServer {
   constructor(
     private readonly coordinator: HealthCoordinator,
     private readonly logger: Logger,
+    private readonly aggregator?: Aggregator,
+    private readonly now: () => number = Date.now,
   ) {}
 
   register(server: Server): void {
@@ -52,12 +56,17 @@ export class ReportServer {
       if (finished) return;
       finished = true;
       session?.disconnect();
-      if (id !== undefined && this.calls.get(id) === call) this.calls.delete(id);
+      if (id !== undefined && this.calls.get(id) === call) {
+        this.calls.delete(id);
+        // A stream replaced by a newer one of the same agent leaves the agent's data alone.
+        this.aggregator?.forget(id);
+      }
     };
     call.on('data', (incoming: IncomingReport) => {
       if (finished) return;
       if (session) {
         session.report(incoming.report);
+        if (id !== undefined) this.aggregator?.add(id, incoming.report, this.now());
         return;
       }
       const node = incoming.report.node;
@@ -79,6 +88,7 @@ export class ReportServer {
         },
       });
       session.report(incoming.report);
+      this.aggregator?.add(id, incoming.report, this.now());
     });
     call.on('end', () => {
       if (!finished) call.end();
