@@ -11,6 +11,7 @@ import { Aggregator } from './feedback/aggregator.js';
 import { EndpointHealthStatus } from './health/endpoint-status.js';
 import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
 import { ReportServer } from './health/report-server.js';
+import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
@@ -31,6 +32,8 @@ export interface RunningController {
    * agent's report stream: read `aggregator.snapshot(Date.now())` once per interval.
    */
   readonly aggregator: Aggregator;
+  /** True while this replica is the leader (always, with the embedded store). */
+  leadership: Watchable<boolean>;
   close(): Promise<void>;
 }
 
@@ -59,16 +62,23 @@ export async function startController(options: ControllerOptions, logger: Logger
   // Agents' traffic stats merged over a sliding window; the weight engine's input.
   const aggregator = new Aggregator();
   const reports = new ReportServer(coordinator, logger, aggregator);
-  const agents = new AgentRegistry(resources, options.id ?? `${hostname()}:${process.pid}`, logger);
+  const id = options.id ?? `${hostname()}:${process.pid}`;
+  const agents = new AgentRegistry(resources, id, logger);
+  // Every replica serves agents and writes its own Agent objects; only the leader writes
+  // derived status (DESIGN §6-§7). Gated runners start afresh on each term.
+  const elector = createLeaderElector(store, { key: `${prefix}/leader`, id, ttlMs: options.leaderLeaseTtlMs }, logger);
+  const leadership = elector.leadership;
+  const leaderOnly = (name: string, create: () => Runner) => new LeaderOnly(name, leadership, create, logger);
   const discovery = new DiscoveryServer(snapshots, agents, logger);
   const runners: Runner[] = [
     cache,
     snapshots,
     agents,
-    new ReferenceStatus(cache, resources, logger),
-    new ProgrammedStatus(snapshots.outputs, resources, logger),
+    elector,
+    leaderOnly('reference-status', () => new ReferenceStatus(cache, resources, logger)),
+    leaderOnly('programmed-status', () => new ProgrammedStatus(snapshots.outputs, resources, logger)),
     coordinator,
-    new EndpointHealthStatus(merged, resources, logger),
+    leaderOnly('endpoint-health-status', () => new EndpointHealthStatus(merged, resources, logger)),
   ];
 
   const abort = new AbortController();
@@ -76,7 +86,8 @@ export async function startController(options: ControllerOptions, logger: Logger
 
   let server: Server;
   try {
-    const listening = await listenAdmin(createAdminApp({ resources, logger }), options.admin.host, options.admin.port);
+    const leaderState = () => ({ id, leader: elector.isLeader(), leaderId: elector.leaderId });
+    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {
@@ -89,6 +100,7 @@ export async function startController(options: ControllerOptions, logger: Logger
       adminUrl: listening.url,
       grpcAddress: grpc.address,
       aggregator,
+      leadership,
       async close() {
         // Streams end first so the registry records the agents as disconnected while the
         // store is still open; then the runners stop.
