@@ -125,6 +125,28 @@ describe('apply', () => {
   });
 });
 
+describe('top endpoints', () => {
+  it('lists every endpoint of every upstream, with unknown figures before any traffic', async () => {
+    await file('u.yaml', `${upstream('a')}---\n${upstream('b', 9002)}`);
+    expect((await run(['apply', '-f', 'u.yaml'])).code).toBe(0);
+    const r = await run(['top', 'endpoints']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`UPSTREAM   ENDPOINT         WEIGHT   P50   P99   ERRORS   REQUESTS
+a          127.0.0.1:9001   1        -     -     -        -
+b          127.0.0.1:9002   1        -     -     -        -
+`);
+    const all = await runBare(['top', 'endpoints', '-A']);
+    expect(all.stdout.split('\n')[0]).toMatch(/^NAMESPACE +UPSTREAM +ENDPOINT +WEIGHT +P50 +P99 +ERRORS +REQUESTS$/);
+    expect(all.stdout).toMatch(new RegExp(`${ns} +a +127\\.0\\.0\\.1:9001 +1 +- +- +- +-`));
+    const described = await run(['describe', 'upstream', 'a']);
+    expect(described.stdout).not.toContain('Endpoints:');
+  });
+
+  it('says "No resources found" on stderr in an empty namespace', async () => {
+    expect(await run(['top', 'endpoints'])).toEqual({ code: 0, stdout: '', stderr: `No resources found in ${ns} namespace.\n` });
+  });
+});
+
 describe('get', () => {
   beforeEach(async () => {
     await file('u.yaml', `${upstream('a')}---\n${upstream('b', 9002)}`);

@@ -53,10 +53,32 @@ Status:
     expect(out).toContain(`Status:
   Conditions:  <none>
   Endpoints:
-    Address    Port  Health     Since
-    -------    ----  ------     -----
-    10.0.0.1   80    Healthy    2026-01-01T00:00:00Z
-    10.0.0.22  8080  Unhealthy  2026-01-01T00:05:00Z
+    Address    Port  Weight  Effective  Health     P50  P99  Errors  Agents  Since
+    -------    ----  ------  ---------  ------     ---  ---  ------  ------  -----
+    10.0.0.1   80    1       -          Healthy    -    -    -       -       2026-01-01T00:00:00Z
+    10.0.0.22  8080  1       -          Unhealthy  -    -    -       -       2026-01-01T00:05:00Z
+`);
+  });
+
+  it('prints configured and effective weights, latency, errors and agents per endpoint', () => {
+    const out = formatDescribe({
+      apiVersion: 'sluice/v1',
+      kind: 'Upstream',
+      metadata: { name: 'shop', namespace: 'default' },
+      spec: { endpoints: [{ address: '10.0.0.1', port: 80, weight: 2 }, { address: '10.0.0.2', port: 80 }, { address: '10.0.0.3', port: 80 }] },
+      status: {
+        endpoints: [
+          { address: '10.0.0.1', port: 80, health: 'Healthy', since: '2026-01-01T00:00:00Z', weight: 2, effectiveWeight: 2.4, latency: { ewmaMs: 5.2, p50Ms: 4.8, p99Ms: 12.3 }, errorRate: 0, requests: 1200, agents: 2 },
+          { address: '10.0.0.2', port: 80, health: 'Healthy', since: '2026-01-01T00:00:00Z', weight: 1, effectiveWeight: 0.1, latency: { ewmaMs: 55, p50Ms: 54.9, p99Ms: 140.4 }, errorRate: 0.0123, requests: 80, agents: 2 },
+        ],
+      },
+    });
+    expect(out).toContain(`  Endpoints:
+    Address   Port  Weight  Effective  Health   P50     P99     Errors  Agents  Since
+    -------   ----  ------  ---------  ------   ---     ---     ------  ------  -----
+    10.0.0.1  80    2       2.4        Healthy  4.8ms   12.3ms  0%      2       2026-01-01T00:00:00Z
+    10.0.0.2  80    1       0.1        Healthy  54.9ms  140ms   1.2%    2       2026-01-01T00:00:00Z
+    10.0.0.3  80    1       -          Unknown  -       -       -       -       -
 `);
   });
 

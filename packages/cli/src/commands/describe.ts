@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { toYaml } from '@sluice/api';
 import { CliError } from '../errors.js';
 import { asArray, asRecord, asString, isRecord, kindOf, metadata, stringMap, type ApiObject } from '../object.js';
+import { endpointRows, formatCount, formatMs, formatRate, UNKNOWN } from '../printers/endpoints.js';
 import { parseResourceArgs, type ResourceTarget } from '../resource-args.js';
 import type { Session } from '../session.js';
 import { withExamples } from './examples.js';
@@ -109,14 +110,25 @@ export function formatDescribe(obj: ApiObject): string {
   }
   const eps = asArray(endpoints).filter(isRecord);
   if (eps.length > 0) {
-    // Upstream.status.endpoints: the merged health (and, once set, effective weight) per endpoint.
-    const weighted = eps.some((e) => e['weight'] !== undefined);
-    const cell = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+    // Upstream.status.endpoints: per endpoint the configured and effective weight, merged
+    // health and the fleet's latency and error figures ('-': no data, or dynamic weights off).
+    const rows = kind === 'Upstream' ? endpointRows(obj) : endpointRows({ ...obj, spec: {} });
     out.push('  Endpoints:');
     out.push(
       ...table(
-        ['Address', 'Port', ...(weighted ? ['Weight'] : []), 'Health', 'Since'],
-        eps.map((e) => [cell(e['address']), cell(e['port']), ...(weighted ? [cell(e['weight'])] : []), cell(e['health']), cell(e['since'])]),
+        ['Address', 'Port', 'Weight', 'Effective', 'Health', 'P50', 'P99', 'Errors', 'Agents', 'Since'],
+        rows.map((r) => [
+          r.address,
+          String(r.port),
+          String(r.weight),
+          r.effectiveWeight === undefined ? UNKNOWN : String(r.effectiveWeight),
+          r.health,
+          formatMs(r.p50Ms),
+          formatMs(r.p99Ms),
+          formatRate(r.errorRate),
+          formatCount(r.agents),
+          r.since ?? UNKNOWN,
+        ]),
         4,
       ),
     );
