@@ -8,7 +8,7 @@ import { DiscoveryServer } from './discovery/discovery-server.js';
 import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
 import { SnapshotCache } from './discovery/snapshot-cache.js';
 import { Aggregator } from './feedback/aggregator.js';
-import { EndpointHealthStatus } from './health/endpoint-status.js';
+import { EndpointStatusWriter } from './feedback/weight-runner.js';
 import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
 import { ReportServer } from './health/report-server.js';
 import { LeaderOnly, createLeaderElector } from './leader/index.js';
@@ -54,7 +54,9 @@ export async function startController(options: ControllerOptions, logger: Logger
   // Merged active health flows from the coordinator into the translation (Endpoint.health).
   const health = new Watchable<ReadonlyMap<string, HealthStatus>>(new Map());
   const merged = new Watchable<MergedHealth>();
-  const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger, health);
+  // Dynamic weights flow from the weight runner into the translation (Endpoint.weight).
+  const weights = new Watchable<ReadonlyMap<string, number>>(new Map());
+  const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger, health, weights);
   const coordinator = new HealthCoordinator(
     { resources: cache.snapshots, snapshots, health, merged, logger },
     { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
@@ -78,7 +80,9 @@ export async function startController(options: ControllerOptions, logger: Logger
     leaderOnly('reference-status', () => new ReferenceStatus(cache, resources, logger)),
     leaderOnly('programmed-status', () => new ProgrammedStatus(snapshots.outputs, resources, logger)),
     coordinator,
-    leaderOnly('endpoint-health-status', () => new EndpointHealthStatus(merged, resources, logger)),
+    // Not gated: every replica serves the weights in the store; only the leader runs the
+    // engine and writes status (it restarts from the store's factors on each new term).
+    new EndpointStatusWriter(merged, resources, logger, { stats: aggregator, weights, isLeader: elector.isLeader }),
   ];
 
   const abort = new AbortController();

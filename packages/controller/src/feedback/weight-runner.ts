@@ -196,6 +196,7 @@ export class EndpointStatusWriter extends LoopRunner {
   readonly name = 'endpoint-status';
   private readonly states = new Map<string, UpstreamState>();
   private latest: MergedHealth | undefined;
+  private wasLeader = false;
   private busy: Promise<void> = Promise.resolve();
 
   constructor(
@@ -248,6 +249,9 @@ export class EndpointStatusWriter extends LoopRunner {
 
   private async reconcile(merged: MergedHealth, tick: boolean): Promise<void> {
     const leader = this.leader();
+    // A new term starts from the factors in the store, not from what this replica last knew.
+    if (leader !== this.wasLeader) this.states.clear();
+    this.wasLeader = leader;
     const now = this.nowMs();
     const weights = new Map<string, number>();
     const seen = new Set<string>();
