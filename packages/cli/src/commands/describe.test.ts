@@ -53,7 +53,7 @@ Status:
     expect(out).toContain(`Status:
   Conditions:  <none>
   Endpoints:
-    Address    Port  Weight  Effective  Health     P50  P99  Errors  Agents  Since
+    ADDRESS    PORT  WEIGHT  EFFECTIVE  HEALTH     P50  P99  ERRORS  AGENTS  SINCE
     -------    ----  ------  ---------  ------     ---  ---  ------  ------  -----
     10.0.0.1   80    1       -          Healthy    -    -    -       -       2026-01-01T00:00:00Z
     10.0.0.22  8080  1       -          Unhealthy  -    -    -       -       2026-01-01T00:05:00Z
@@ -74,7 +74,7 @@ Status:
       },
     });
     expect(out).toContain(`  Endpoints:
-    Address   Port  Weight  Effective  Health   P50     P99     Errors  Agents  Since
+    ADDRESS   PORT  WEIGHT  EFFECTIVE  HEALTH   P50     P99     ERRORS  AGENTS  SINCE
     -------   ----  ------  ---------  ------   ---     ---     ------  ------  -----
     10.0.0.1  80    2       2.4        Healthy  4.8ms   12.3ms  0%      2       2026-01-01T00:00:00Z
     10.0.0.2  80    1       0.1        Healthy  54.9ms  140ms   1.2%    2       2026-01-01T00:00:00Z

@@ -116,7 +116,7 @@ export function formatDescribe(obj: ApiObject): string {
     out.push('  Endpoints:');
     out.push(
       ...table(
-        ['Address', 'Port', 'Weight', 'Effective', 'Health', 'P50', 'P99', 'Errors', 'Agents', 'Since'],
+        ['ADDRESS', 'PORT', 'WEIGHT', 'EFFECTIVE', 'HEALTH', 'P50', 'P99', 'ERRORS', 'AGENTS', 'SINCE'],
         rows.map((r) => [
           r.address,
           String(r.port),
