@@ -54,7 +54,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
   let client: DiscoveryClient | undefined;
   // Active health checks of the endpoints the controller assigns, reported on their own stream.
   const checker = new HealthChecker({ logger, userAgent: `sluice-health-check/${VERSION} (agent ${node.id})` });
-  // Traffic stats ride the same reports (in process only: with --workers each worker counts on its own).
+  // Traffic stats ride the same reports (with --workers: the sum of what the workers send up).
   const drainTraffic = dataPlane.drainTraffic?.bind(dataPlane);
   const traffic = drainTraffic === undefined ? undefined : { drainTraffic };
   const reporter = new ReportClient({ controllers: options.controllers, node, health: checker, traffic, logger, openStream: deps.openReportStream });

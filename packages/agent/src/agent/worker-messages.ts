@@ -1,4 +1,4 @@
-import { Resource, ResourceError, type ResourceKey } from '@sluice/proto';
+import { Resource, ResourceError, type EndpointTraffic, type ResourceKey } from '@sluice/proto';
 import type { DataPlaneUpdate } from './data-plane-port.js';
 
 // IPC between the agent's primary process and its data-plane workers (node:cluster). Messages
@@ -9,7 +9,9 @@ export type ToWorker = { type: 'apply'; id: number; resources: unknown[]; remove
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'applied'; id: number; errors: unknown[]; listeners: [string, { address: string; port: number }][] }
-  | { type: 'failed'; id: number; error: string };
+  | { type: 'failed'; id: number; error: string }
+  /** Traffic deltas since the worker's previous 'traffic' message (plain EndpointTraffic objects). */
+  | { type: 'traffic'; entries: EndpointTraffic[] };
 
 /** What the primary tells a worker at fork time (environment variable SLUICE_AGENT_WORKER). */
 export interface WorkerConfig {

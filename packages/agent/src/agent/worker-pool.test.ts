@@ -46,7 +46,7 @@ class FakeWorker implements WorkerHandle {
     this.alive = false;
     for (const listener of this.exitListeners) listener(code, signal);
   }
-  private emit(message: FromWorker): void {
+  emit(message: FromWorker): void {
     if (!this.alive) return;
     const copy = JSON.parse(JSON.stringify(message)) as unknown;
     for (const listener of this.messageListeners) listener(copy);
@@ -137,6 +137,50 @@ describe('WorkerPool', () => {
     await pool.close();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(workers).toHaveLength(2);
+  });
+});
+
+describe('worker traffic stats', () => {
+  const entry = (requests: number, inFlight: number, ewma: number) => ({
+    cluster: 'default/pool',
+    endpointId: 'e1',
+    requests,
+    errors5xx: 1,
+    connectFailures: 0,
+    timeouts: 0,
+    resets: 0,
+    latencyEwmaMs: ewma,
+    latencyBuckets: [requests, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    inFlight,
+  });
+
+  it("sums the workers' deltas into the primary's report; in-flight is each worker's latest gauge", async () => {
+    const { pool, workers } = await startPool(2);
+    workers[0]!.emit({ type: 'traffic', entries: [entry(2, 5, 10)] });
+    workers[0]!.emit({ type: 'traffic', entries: [entry(1, 1, 10)] });
+    workers[1]!.emit({ type: 'traffic', entries: [entry(1, 2, 40)] });
+    const { traffic, omitted } = pool.drainTraffic(100);
+    expect(omitted).toBe(0);
+    expect(traffic).toEqual([{ ...entry(4, 3, 17.5), errors5xx: 3 }]);
+    // Counts are deltas (drained); the in-flight gauges stay until the workers say otherwise.
+    expect(pool.drainTraffic(100).traffic).toMatchObject([{ requests: 0, inFlight: 3, latencyBuckets: [] }]);
+    workers[1]!.exit(1, null);
+    expect(pool.drainTraffic(100).traffic).toMatchObject([{ requests: 0, inFlight: 1 }]);
+    await pool.close();
+  });
+
+  it('keeps the primary report bounded: the busiest endpoints first, the rest on the next drain', async () => {
+    const { pool, workers } = await startPool(2);
+    const entries = Array.from({ length: 50 }, (_, i) => ({ ...entry(i + 1, 0, 1), endpointId: `e${i}` }));
+    workers[0]!.emit({ type: 'traffic', entries });
+    workers[1]!.emit({ type: 'traffic', entries });
+    const first = pool.drainTraffic(20);
+    expect(first.omitted).toBe(30);
+    expect(first.traffic.map((t) => t.requests)).toEqual(Array.from({ length: 20 }, (_, i) => 2 * (50 - i)));
+    const rest = pool.drainTraffic(100);
+    expect(rest.traffic).toHaveLength(30);
+    expect(rest.traffic.reduce((a, t) => a + t.requests, 0)).toBe(2 * ((30 * 31) / 2));
+    await pool.close();
   });
 });
 

@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { ResourceError, type Resource } from '@sluice/proto';
+import { ResourceError, type EndpointTraffic, type Resource } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
 import type { DataPlaneUpdate, ListeningDataPlane } from './data-plane-port.js';
+import { TrafficSum } from '../data-plane/endpoint-stats.js';
 import { keyOf } from '../data-plane/resource-keys.js';
 import { applyMessage, errorsOf, isFromWorker, WORKER_CONFIG_ENV, type ToWorker, type WorkerConfig } from './worker-messages.js';
 
@@ -57,6 +58,8 @@ export class WorkerPool implements ListeningDataPlane {
   private started = false;
   private closing = false;
   private latestListeners = new Map<string, { address: string; port: number }>();
+  /** The workers' traffic deltas, summed until the report client drains them. */
+  private readonly traffic = new TrafficSum();
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.slots = Array.from({ length: options.count }, (_, index) => ({
@@ -99,6 +102,11 @@ export class WorkerPool implements ListeningDataPlane {
 
   listeners(): Map<string, { address: string; port: number }> {
     return new Map(this.latestListeners);
+  }
+
+  /** Every worker's traffic since the last call, summed per endpoint (endpoint-stats.ts, TrafficSum). */
+  drainTraffic(max: number): { traffic: EndpointTraffic[]; omitted: number } {
+    return this.traffic.drain(max);
   }
 
   async close(): Promise<void> {
@@ -172,6 +180,9 @@ export class WorkerPool implements ListeningDataPlane {
             pending?.resolve(errorsOf(message));
             return;
           }
+          case 'traffic':
+            if (slot.worker === worker) this.traffic.add(slot.index, message.entries);
+            return;
           case 'failed': {
             const pending = slot.pending.get(message.id);
             slot.pending.delete(message.id);
@@ -186,6 +197,7 @@ export class WorkerPool implements ListeningDataPlane {
         const wasReady = slot.ready;
         slot.ready = false;
         if (slot.worker === worker) slot.worker = undefined;
+        this.traffic.dropSource(slot.index);
         for (const pending of slot.pending.values()) pending.resolve(undefined);
         slot.pending.clear();
         markExited();

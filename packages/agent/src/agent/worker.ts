@@ -1,4 +1,5 @@
 import { ResourceError } from '@sluice/proto';
+import { MAX_TRAFFIC_PER_REPORT, WORKER_TRAFFIC_INTERVAL_MS } from '../data-plane/endpoint-stats.js';
 import type { Logger } from '../logger.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 import { isToWorker, updateOf, type FromWorker, type WorkerConfig } from './worker-messages.js';
@@ -48,5 +49,11 @@ export function runWorker(config: WorkerConfig, logger: Logger, createDataPlane:
         return;
     }
   });
+  // Traffic stats reach the controller through the primary's report: send the deltas up.
+  const traffic = setInterval(() => {
+    const entries = dataPlane.drainTraffic?.(MAX_TRAFFIC_PER_REPORT).traffic ?? [];
+    if (entries.length > 0) send({ type: 'traffic', entries });
+  }, WORKER_TRAFFIC_INTERVAL_MS);
+  traffic.unref();
   send({ type: 'ready' });
 }

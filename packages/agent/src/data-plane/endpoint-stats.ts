@@ -174,3 +174,53 @@ export function addTraffic(into: EndpointTraffic, add: EndpointTraffic, inFlight
   }
   into.inFlight = inFlight === 'sum' ? into.inFlight + add.inFlight : add.inFlight;
 }
+
+/**
+ * With --workers: the primary's sum of its workers' traffic. Each worker sends its drained
+ * deltas every WORKER_TRAFFIC_INTERVAL_MS; counts add up here until the report client drains
+ * them; in-flight is each worker's latest gauge, summed.
+ */
+export class TrafficSum {
+  private readonly counts = new Map<string, EndpointTraffic>();
+  private readonly inFlight = new Map<number, Map<string, EndpointTraffic>>();
+
+  /** One worker's drained deltas; they also replace that worker's in-flight gauges. */
+  add(source: number, entries: readonly EndpointTraffic[]): void {
+    const gauges = new Map<string, EndpointTraffic>();
+    for (const t of entries) {
+      const key = trafficKey(t);
+      if (t.inFlight > 0) gauges.set(key, t);
+      if (t.requests <= 0) continue;
+      const into = this.counts.get(key);
+      if (into === undefined) this.counts.set(key, { ...t, latencyBuckets: [...t.latencyBuckets], inFlight: 0 });
+      else addTraffic(into, { ...t, inFlight: 0 });
+    }
+    this.inFlight.set(source, gauges);
+  }
+
+  /** A worker exited: its requests in flight are gone. */
+  dropSource(source: number): void {
+    this.inFlight.delete(source);
+  }
+
+  /** Like drainTraffic(): at most `max` endpoints, the busiest first; the others wait. */
+  drain(max = MAX_TRAFFIC_PER_REPORT): { traffic: EndpointTraffic[]; omitted: number } {
+    const all = new Map<string, EndpointTraffic>();
+    for (const [key, t] of this.counts) all.set(key, { ...t, inFlight: 0 });
+    for (const gauges of this.inFlight.values()) {
+      for (const [key, t] of gauges) {
+        const entry = all.get(key);
+        if (entry !== undefined) entry.inFlight += t.inFlight;
+        else all.set(key, { ...t, requests: 0, errors5xx: 0, connectFailures: 0, timeouts: 0, resets: 0, latencyEwmaMs: 0, latencyBuckets: [] });
+      }
+    }
+    let entries = [...all];
+    const omitted = Math.max(0, entries.length - max);
+    if (omitted > 0) entries = entries.sort((a, b) => b[1].requests - a[1].requests).slice(0, max);
+    for (const [key] of entries) this.counts.delete(key);
+    return { traffic: entries.map(([, t]) => t), omitted };
+  }
+}
+
+/** How often a worker sends its traffic deltas to the primary. */
+export const WORKER_TRAFFIC_INTERVAL_MS = 250;
