@@ -163,7 +163,8 @@ describe('active health checks', () => {
       }
     }
     const described = await runSluicectl(['describe', 'upstream', 'shop'], { server: controller.url });
-    expect(described.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1\\s+${dead.port}\\s+Unhealthy`));
+    // ADDRESS PORT WEIGHT EFFECTIVE HEALTH ...
+    expect(described.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1\\s+${dead.port}\\s+\\S+\\s+\\S+\\s+Unhealthy`));
   });
 });
 
