@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ProtocolVersion, type AgentReport, type Directive, type EndpointHealth } from '@sluice/proto';
+import { AgentReport, ProtocolVersion, type Directive, type EndpointHealth } from '@sluice/proto';
+import { ClusterTraffic, drainTraffic, TryOutcome } from '../data-plane/endpoint-stats.js';
 import { silentLogger } from '../logger.js';
-import { MAX_HEALTH_RESULTS_PER_REPORT, ReportClient, type HealthSource, type ReportStreamHandlers } from './report-client.js';
+import { MAX_HEALTH_RESULTS_PER_REPORT, MAX_TRAFFIC_PER_REPORT, ReportClient, type HealthSource, type ReportStreamHandlers, type TrafficSource } from './report-client.js';
 
 const node = { id: 'a1', labels: {}, version: '0.1.0', capabilities: [], protocolVersion: ProtocolVersion.PROTOCOL_VERSION_V1 };
 
@@ -9,7 +10,7 @@ function result(i: number): EndpointHealth {
   return { cluster: 'default/shop', endpointId: `e${String(i).padStart(5, '0')}`, healthy: true, consecutiveSuccesses: 1, consecutiveFailures: 0, lastError: '', observedAtUnixMs: 1 };
 }
 
-function fakes(results: EndpointHealth[] = [result(1)]) {
+function fakes(results: EndpointHealth[] = [result(1)], traffic?: TrafficSource) {
   const streams: { address: string; handlers: ReportStreamHandlers; sent: AgentReport[]; cancelled: boolean }[] = [];
   const assigned: Directive['healthChecks'][] = [];
   let stops = 0;
@@ -22,6 +23,7 @@ function fakes(results: EndpointHealth[] = [result(1)]) {
     controllers: ['c1:1', 'c2:1'],
     node,
     health,
+    traffic,
     logger: silentLogger(),
     timing: { initialBackoffMs: 100, maxBackoffMs: 100 },
     random: () => 0.5,
@@ -75,5 +77,33 @@ describe('ReportClient', () => {
     expect(first.healthOmitted).toBe(10);
     const seen = new Set([...first.health, ...second.health].map((h) => h.endpointId));
     expect(seen.size).toBe(all.length);
+  });
+
+  it('sends traffic deltas, none in the first report of a stream, and stays bounded with many endpoints', () => {
+    // Names of 64 bytes, every count at a wide varint: the worst case the docs promise to bound.
+    const cluster = new ClusterTraffic(`ns/${'c'.repeat(61)}`);
+    const source = { drainTraffic: (max: number) => drainTraffic([cluster], max) };
+    const { client, streams } = fakes([], source);
+    const busy = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const c = cluster.counters(`e${String(i).padStart(63, '0')}`);
+        c.start();
+        c.end(3, TryOutcome.OK);
+        c.requests = c.errors5xx = c.connectFailures = c.timeouts = c.resets = 2 ** 50;
+        c.buckets.fill(2 ** 50);
+        c.ewmaMs = 123_456.789;
+        c.inFlight = 2 ** 31;
+      }
+    };
+    busy(10);
+    client.start();
+    // Counts from before the stream are dropped; the in-flight gauge is still reported.
+    expect(streams[0]!.sent[0]!.traffic.map((t) => [t.requests, t.inFlight])).toEqual(new Array(10).fill([0, 2 ** 31]));
+    busy(10_000);
+    const report = client.buildReport(false);
+    expect(report.traffic).toHaveLength(MAX_TRAFFIC_PER_REPORT);
+    expect(report.trafficOmitted).toBe(10_000 - MAX_TRAFFIC_PER_REPORT);
+    expect(AgentReport.encode(report).finish().length).toBeLessThan(1.5 * 1024 * 1024);
+    client.stop();
   });
 });

@@ -131,9 +131,9 @@ export class ClusterTraffic {
 }
 
 /**
- * The cap on EndpointTraffic entries per report (MAX_TRAFFIC_PER_REPORT in the report client):
- * an entry is at most about 120 bytes (two names of at most ~250 bytes aside), so 4096 keep a
- * report's traffic under ~1 MiB whatever the traffic.
+ * The cap on EndpointTraffic entries per report (as MAX_TRAFFIC_PER_REPORT in the report
+ * client): an entry is at most ~230 bytes plus its two names, so 4096 keep a report's traffic
+ * under ~1.5 MiB (names up to 64 bytes) whatever the traffic.
  */
 export const MAX_TRAFFIC_PER_REPORT = 4096;
 

@@ -43,8 +43,8 @@ export interface AgentReport {
    * merge by addition), one entry per endpoint with traffic or requests in flight. At most
    * 4096 per report (MAX_TRAFFIC_PER_REPORT in the agent): the endpoints with the most
    * requests go first; the counts of the others are carried over to the next report, never
-   * lost. About 512 KiB at worst whatever the traffic (docs/discovery-protocol.md, "Traffic
-   * stats").
+   * lost. Under ~1.5 MiB whatever the traffic, with names of up to 64 bytes
+   * (docs/discovery-protocol.md, "Traffic stats").
    */
   traffic: EndpointTraffic[];
   /** Endpoints whose stats were held back to the next report to respect the cap. */
