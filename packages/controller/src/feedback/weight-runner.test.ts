@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Upstream } from '@sluice/api';
 import { endpointId } from '@sluice/translator';
+import { targetKey } from '../health/assignment.js';
 import type { MergedHealth } from '../health/health-coordinator.js';
 import { silentLogger } from '../logger.js';
 import type { ResourceService } from '../resources/resource-service.js';
@@ -135,5 +136,21 @@ describe('EndpointStatusWriter (dynamic weights)', () => {
     expect(t.writes).toHaveLength(0);
     expect(t.weights.value).toEqual(storedWeights(mergedOf(u).snapshot));
     expect(t.weights.value!.get(endpointId(CLUSTER, '10.0.0.2', 80))).toBe(50);
+  });
+
+  it('Unhealthy: effective weight 0 in the status at once, weight 1 on the wire (panic mode still has it)', async () => {
+    const t = setup();
+    t.setStats(stats({}));
+    await t.runner.reconcileNow(mergedOf(upstream()));
+    const u = upstream({ endpoints: lastEndpoints(t.writes) }, '2');
+    const id = endpointId(CLUSTER, '10.0.0.2', 80);
+    const merged: MergedHealth = {
+      ...mergedOf(u),
+      endpoints: new Map([[targetKey(CLUSTER, id), { cluster: CLUSTER, endpointId: id, address: '10.0.0.2', port: 80, health: 'Unhealthy', reporters: 2 }]]),
+    };
+    t.advance(5000);
+    await t.runner.reconcileNow(merged);
+    expect(lastEndpoints(t.writes)[1]).toMatchObject({ address: '10.0.0.2', health: 'Unhealthy', effectiveWeight: 0 });
+    expect(t.weights.value!.get(id)).toBe(1);
   });
 });

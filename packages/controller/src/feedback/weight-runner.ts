@@ -145,7 +145,9 @@ function addWeights(out: Map<string, number>, u: Upstream, factors: ReadonlyMap<
   const cluster = clusterOf(u);
   for (const e of u.spec.endpoints) {
     const id = endpointId(cluster, e.address, e.port);
-    out.set(id, dataPlaneWeight(effectiveWeight(e.weight, factors.get(id) ?? 1)));
+    // An Unhealthy endpoint (factor 0) keeps weight 1 on the wire: health already takes it
+    // out of rotation, and in panic mode (too few healthy) it must still get a share.
+    out.set(id, Math.max(dataPlaneWeight(effectiveWeight(e.weight, factors.get(id) ?? 1)), e.weight > 0 ? 1 : 0));
   }
 }
 
