@@ -107,6 +107,15 @@ describe('Upstream checks', () => {
     ]);
   });
 
+  it('checks the dynamic weight engine knobs', () => {
+    expect(errors({ endpoints: ep, dynamicWeights: { enabled: true, dampening: 0, threshold: 1.5, minRequests: -1 } })).toEqual([
+      'spec.dynamicWeights.dampening: must be > 0',
+      'spec.dynamicWeights.threshold: must be <= 1',
+      'spec.dynamicWeights.minRequests: must be >= 0',
+    ]);
+    expect(errors({ endpoints: ep, dynamicWeights: { enabled: true, dampening: 1, threshold: 0, minRequests: 0 } })).toEqual([]);
+  });
+
   it('accepts IPv6 and hostname endpoints and upstream TLS', () => {
     expect(
       errors({

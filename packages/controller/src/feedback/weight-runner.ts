@@ -167,10 +167,9 @@ export function intervalOf(u: Upstream): number {
 }
 
 interface UpstreamState {
-  /** Identity of the spec the factors belong to (endpoints may come and go). */
+  /** Factor by endpoint id: the engine's state between intervals. */
   factors: Map<string, number>;
   nextRun: number;
-  lastStatsWrite: number;
 }
 
 export interface WeightRunnerDeps {
@@ -197,6 +196,8 @@ export interface WeightRunnerDeps {
 export class EndpointStatusWriter extends LoopRunner {
   readonly name = 'endpoint-status';
   private readonly states = new Map<string, UpstreamState>();
+  /** Last status write per upstream (the stats-only throttle), dynamic weights or not. */
+  private readonly statsWrites = new Map<string, number>();
   private latest: MergedHealth | undefined;
   private wasLeader = false;
   private busy: Promise<void> = Promise.resolve();
@@ -269,7 +270,7 @@ export class EndpointStatusWriter extends LoopRunner {
       let state = this.states.get(key);
       if (!dynamicOn(object)) this.states.delete(key);
       else if (!state) {
-        state = { factors: storedFactors(object), nextRun: now, lastStatsWrite: Number.NEGATIVE_INFINITY };
+        state = { factors: storedFactors(object), nextRun: now };
         this.states.set(key, state);
       }
       const due = tick && state !== undefined && now >= state.nextRun;
@@ -297,6 +298,7 @@ export class EndpointStatusWriter extends LoopRunner {
       await this.write(object, merged, state, statsNow, tick, now, interval);
     }
     for (const key of this.states.keys()) if (!seen.has(key)) this.states.delete(key);
+    for (const key of this.statsWrites.keys()) if (!seen.has(key)) this.statsWrites.delete(key);
     // Publish before the status write lands: agents get the weights on the fast path.
     const out = this.deps.weights;
     if (out && !isDeepStrictEqual(out.value, weights)) out.publish(weights);
@@ -331,18 +333,15 @@ export class EndpointStatusWriter extends LoopRunner {
     const statsOnly = isDeepStrictEqual(significant(before), significant(endpoints));
     if (statsOnly && endpoints !== undefined) {
       // Statistics drift a little every interval: refresh them only every N intervals.
-      const last = this.states.get(clusterOf(u))?.lastStatsWrite ?? this.statsWrites.get(clusterOf(u)) ?? Number.NEGATIVE_INFINITY;
+      const last = this.statsWrites.get(clusterOf(u)) ?? Number.NEGATIVE_INFINITY;
       if (!tick || now - last < STATS_REFRESH_INTERVALS * interval) return;
     }
     const { namespace, name, resourceVersion } = u.metadata;
     const result = await this.resources.writeStatus(kindInfo('Upstream')!, namespace, name, resourceVersion!, status);
     if (result === 'written') {
       this.statsWrites.set(clusterOf(u), now);
-      if (state) state.lastStatsWrite = now;
       this.logger.debug('endpoint status updated', { namespace, name });
     }
   }
 
-  /** Last write per upstream, also for upstreams without dynamic weights. */
-  private readonly statsWrites = new Map<string, number>();
 }
