@@ -135,6 +135,7 @@ describe('top endpoints', () => {
 a          127.0.0.1:9001   1        -     -     -        -
 b          127.0.0.1:9002   1        -     -     -        -
 `);
+    expect((await runBare(['top', 'endpoints', '-n', ns])).stdout).toBe(r.stdout);
     const all = await runBare(['top', 'endpoints', '-A']);
     expect(all.stdout.split('\n')[0]).toMatch(/^NAMESPACE +UPSTREAM +ENDPOINT +WEIGHT +P50 +P99 +ERRORS +REQUESTS$/);
     expect(all.stdout).toMatch(new RegExp(`${ns} +a +127\\.0\\.0\\.1:9001 +1 +- +- +- +-`));
