@@ -153,4 +153,17 @@ describe('EndpointStatusWriter (dynamic weights)', () => {
     expect(lastEndpoints(t.writes)[1]).toMatchObject({ address: '10.0.0.2', health: 'Unhealthy', effectiveWeight: 0 });
     expect(t.weights.value!.get(id)).toBe(1);
   });
+
+  it('an upstream with a health check but no dynamic weights gets health and stats, no weights', async () => {
+    const t = setup();
+    t.setStats(stats({ '10.0.0.3': 20 }));
+    const u = upstream();
+    const spec = u.spec as unknown as Record<string, unknown>;
+    delete spec.dynamicWeights;
+    spec.healthCheck = { interval: '1s', timeout: '1s', healthyThreshold: 1, unhealthyThreshold: 1, tcp: {} };
+    await t.runner.reconcileNow(mergedOf(u));
+    const eps = lastEndpoints(t.writes);
+    expect(eps[2]).toEqual({ address: '10.0.0.3', port: 80, health: 'Unknown', since: expect.any(String) as string, latency: { ewmaMs: 20, p50Ms: 20, p99Ms: 40 }, errorRate: 0, requests: 500, agents: 2 });
+    expect(t.weights.value!.size).toBe(0);
+  });
 });

@@ -276,7 +276,9 @@ export class EndpointStatusWriter extends LoopRunner {
       const due = tick && state !== undefined && now >= state.nextRun;
       const interval = intervalOf(object);
       let statsNow: ReadonlyMap<string, EndpointStats> | undefined;
-      if (due || (tick && covered(object))) statsNow = stats ??= this.deps.stats?.snapshot(now);
+      // Stats are read when the engine runs, or when an upstream's stats refresh is due.
+      const refresh = tick && covered(object) && now - (this.statsWrites.get(key) ?? Number.NEGATIVE_INFINITY) >= STATS_REFRESH_INTERVALS * interval;
+      if (due || refresh) statsNow = stats ??= this.deps.stats?.snapshot(now);
       if (state && due) {
         state.nextRun = now + interval;
         const cluster = key;
