@@ -9,7 +9,7 @@ import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
 import { SnapshotCache } from './discovery/snapshot-cache.js';
 import { Aggregator } from './feedback/aggregator.js';
 import { EndpointStatusWriter } from './feedback/weight-runner.js';
-import { HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
+import { DEFAULT_REPORT_INTERVAL_MS, HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
 import { ReportServer } from './health/report-server.js';
 import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
@@ -62,7 +62,8 @@ export async function startController(options: ControllerOptions, logger: Logger
     { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
   );
   // Agents' traffic stats merged over a sliding window; the weight engine's input.
-  const aggregator = new Aggregator();
+  // The window must span several reports, or slow reporting would leave it mostly empty.
+  const aggregator = new Aggregator({ windowMs: Math.max(10_000, 5 * (options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS)) });
   const reports = new ReportServer(coordinator, logger, aggregator);
   const id = options.id ?? `${hostname()}:${process.pid}`;
   const agents = new AgentRegistry(resources, id, logger);
