@@ -6,7 +6,8 @@ import type { MergedHealth } from '../health/health-coordinator.js';
 import { silentLogger } from '../logger.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { Watchable } from '../watchable.js';
-import { EndpointStatusWriter, statsKey, storedFactors, storedWeights, type EndpointStats, type EndpointStatus } from './weight-runner.js';
+import { endpointKey, type EndpointStats } from './aggregator.js';
+import { EndpointStatusWriter, storedFactors, storedWeights, type EndpointStatus } from './weight-runner.js';
 
 const CLUSTER = 'default/shop';
 const ADDRS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
@@ -35,7 +36,7 @@ function stats(latency: Record<string, number>, requests = 500): Map<string, End
     ADDRS.map((a) => {
       const id = endpointId(CLUSTER, a, 80);
       const l = latency[a] ?? 5;
-      return [statsKey(CLUSTER, id), { cluster: CLUSTER, endpointId: id, requests, errors: 0, errorRate: 0, latencyMs: l, p50Ms: l, p99Ms: l * 2, inFlight: 0, agents: 2 }];
+      return [endpointKey(CLUSTER, id), { cluster: CLUSTER, endpointId: id, requests, errors: 0, errorRate: 0, latencyMs: l, p50Ms: l, p99Ms: l * 2, inFlight: 0, agents: 2 }];
     }),
   );
 }

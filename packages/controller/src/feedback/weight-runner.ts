@@ -8,28 +8,14 @@ import type { ResourceSnapshot } from '../resources/resource-cache.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { LoopRunner } from '../runner.js';
 import type { Watchable } from '../watchable.js';
+import { endpointKey, type EndpointStats } from './aggregator.js';
 
-/** Fleet-wide stats of one endpoint, as the controller's Aggregator merges them. */
-export interface EndpointStats {
-  cluster: string;
-  endpointId: string;
-  requests: number;
-  errors: number;
-  errorRate: number;
-  /** Request-weighted EWMA. */
-  latencyMs: number;
-  p50Ms: number;
-  p99Ms: number;
-  inFlight: number;
-  agents: number;
-}
 
 /** What the runner needs of the Aggregator: its snapshot, keyed `${cluster}\u0000${endpointId}`. */
 export interface StatsSource {
   snapshot(now: number): ReadonlyMap<string, EndpointStats>;
 }
 
-export const statsKey = (cluster: string, id: string): string => `${cluster}\u0000${id}`;
 
 /** One entry of `Upstream.status.endpoints`. */
 export interface EndpointStatus {
@@ -55,7 +41,7 @@ const roundMs = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 
 export interface StatusExtras {
   /** Factor by endpoint id; present only for an Upstream with dynamic weights enabled. */
   factors?: ReadonlyMap<string, number> | undefined;
-  /** Aggregated stats by statsKey(cluster, endpoint id). */
+  /** Aggregated stats by endpointKey(cluster, endpoint id). */
   stats?: ReadonlyMap<string, EndpointStats> | undefined;
 }
 
@@ -96,7 +82,7 @@ export function desiredStatus(u: Upstream, merged: MergedHealth, now: Date, extr
         out.weight = e.weight;
         out.effectiveWeight = effectiveWeight(e.weight, factor);
       }
-      const s = extras.stats?.get(statsKey(cluster, id));
+      const s = extras.stats?.get(endpointKey(cluster, id));
       if (s && s.requests > 0) {
         out.latency = { ewmaMs: roundMs(s.latencyMs), p50Ms: roundMs(s.p50Ms), p99Ms: roundMs(s.p99Ms) };
         out.errorRate = Math.round(s.errorRate * 1000) / 1000;
@@ -286,7 +272,7 @@ export class EndpointStatusWriter extends LoopRunner {
           previous: state.factors,
           endpoints: object.spec.endpoints.map((e) => {
             const id = endpointId(cluster, e.address, e.port);
-            const s = statsNow?.get(statsKey(cluster, id));
+            const s = statsNow?.get(endpointKey(cluster, id));
             const health = merged.endpoints.get(targetKey(cluster, id))?.health ?? 'Unknown';
             return { id, weight: e.weight, health, stats: s ? { requests: s.requests, errorRate: s.errorRate, latencyMs: s.latencyMs } : undefined };
           }),
@@ -323,7 +309,7 @@ export class EndpointStatusWriter extends LoopRunner {
       for (const e of before) {
         if (e.requests === undefined) continue;
         const id = endpointId(cluster, e.address, e.port);
-        keptStats.set(statsKey(cluster, id), {
+        keptStats.set(endpointKey(cluster, id), {
           cluster, endpointId: id, requests: e.requests, errors: 0, errorRate: e.errorRate ?? 0,
           latencyMs: e.latency?.ewmaMs ?? 0, p50Ms: e.latency?.p50Ms ?? 0, p99Ms: e.latency?.p99Ms ?? 0, inFlight: 0, agents: e.agents ?? 0,
         });
