@@ -8,6 +8,7 @@ import {
   startBackend,
   tempDir,
   watchUntil,
+  webToUpstream,
   type Backend,
   type TempDir,
 } from '@sluice/testing';
@@ -25,28 +26,11 @@ let proxyPort: number;
 const agentHosts = ['127.0.0.1', '127.0.0.2'];
 
 function config(weights: [number, number, number], port = proxyPort): string {
-  const endpoints = backends.map((b, i) => `    - {address: 127.0.0.1, port: ${b.port}, weight: ${weights[i]}}`).join('\n');
-  return `apiVersion: sluice/v1
-kind: Listener
-metadata: {name: web}
-spec: {port: ${port}, protocol: HTTP}
----
-apiVersion: sluice/v1
-kind: Upstream
-metadata: {name: shop}
-spec:
-  loadBalancing: {policy: WeightedRoundRobin}
-  endpoints:
-${endpoints}
----
-apiVersion: sluice/v1
-kind: Route
-metadata: {name: shop}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-    - backendRefs: [{name: shop}]
-`;
+  return webToUpstream({
+    port,
+    endpoints: backends.map((b, i) => ({ port: b.port, weight: weights[i] })),
+    upstream: '  loadBalancing: {policy: WeightedRoundRobin}',
+  });
 }
 
 /** Applies with the real sluicectl; resolves with the store revision of the write. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, tempDir, watchUntil } from '@sluice/testing';
+import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, tempDir, watchUntil, webToUpstream } from '@sluice/testing';
 
 // The feedback loop with real processes: two agents report what they see, the controller
 // merges it and turns a slowed backend's weight down, then back up once it is fast again.
@@ -33,30 +33,13 @@ describe('dynamic weights', () => {
       const hosts = ['127.0.0.1', '127.0.0.2'];
       await using agent1 = await AgentProcess.start({ controller: controller.grpcAddress, id: 'dw-1', listenAddress: hosts[0], workers: 1 });
       await using agent2 = await AgentProcess.start({ controller: controller.grpcAddress, id: 'dw-2', listenAddress: hosts[1], workers: 1 });
-      const endpoints = backends.map((b) => `    - {address: 127.0.0.1, port: ${b.port}, weight: 100}`).join('\n');
       const applied = await runSluicectl(['apply', '-f', '-'], {
         server: controller.url,
-        input: `apiVersion: sluice/v1
-kind: Listener
-metadata: {name: web}
-spec: {port: ${port}, protocol: HTTP}
----
-apiVersion: sluice/v1
-kind: Upstream
-metadata: {name: shop}
-spec:
-  loadBalancing: {policy: WeightedRoundRobin}
-  dynamicWeights: {enabled: true, interval: 1s, minFactor: 0.1, maxFactor: 2}
-  endpoints:
-${endpoints}
----
-apiVersion: sluice/v1
-kind: Route
-metadata: {name: shop}
-spec:
-  parentRefs: [{name: web}]
-  rules: [{backendRefs: [{name: shop}]}]
-`,
+        input: webToUpstream({
+          port,
+          endpoints: backends.map((b) => ({ port: b.port, weight: 100 })),
+          upstream: '  loadBalancing: {policy: WeightedRoundRobin}\n  dynamicWeights: {enabled: true, interval: 1s, minFactor: 0.1, maxFactor: 2}',
+        }),
       });
       expect(applied.code).toBe(0);
       await Promise.all([agent1.ready(), agent2.ready()]);

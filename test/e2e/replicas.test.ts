@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, startEtcd } from '@sluice/testing';
+import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, startEtcd, webToUpstream } from '@sluice/testing';
 
 // Two controller replicas on one etcd build byte-identical snapshots from the same store
 // revision, so an agent that loses its replica resumes on the other without a resend.
@@ -14,24 +14,7 @@ describe('controller replicas', () => {
 
     const applied = await runSluicectl(['apply', '-f', '-'], {
       server: first.url,
-      input: `apiVersion: sluice/v1
-kind: Listener
-metadata: {name: web}
-spec: {port: ${proxyPort}, protocol: HTTP}
----
-apiVersion: sluice/v1
-kind: Upstream
-metadata: {name: only}
-spec:
-  endpoints: [{address: 127.0.0.1, port: ${backend.port}}]
----
-apiVersion: sluice/v1
-kind: Route
-metadata: {name: only}
-spec:
-  parentRefs: [{name: web}]
-  rules: [{backendRefs: [{name: only}]}]
-`,
+      input: webToUpstream({ port: proxyPort, endpoints: [{ port: backend.port }], name: 'only' }),
     });
     expect(applied.code).toBe(0);
     // Wait until the agent applied the listener from whichever replica it picked.

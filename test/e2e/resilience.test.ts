@@ -7,6 +7,7 @@ import {
   startBackend,
   tempDir,
   watchUntil,
+  webToUpstream,
   type Backend,
   type TempDir,
 } from '@sluice/testing';
@@ -37,31 +38,9 @@ afterEach(async () => {
 });
 
 async function apply(upstreamExtra: string, ruleExtra = ''): Promise<number> {
-  const endpoints = backends.map((b) => `    - {address: 127.0.0.1, port: ${b.port}}`).join('\n');
   const result = await runSluicectl(['apply', '-f', '-', '-o', 'json'], {
     server: controller.url,
-    input: `apiVersion: sluice/v1
-kind: Listener
-metadata: {name: web}
-spec: {port: ${port}, protocol: HTTP}
----
-apiVersion: sluice/v1
-kind: Upstream
-metadata: {name: shop}
-spec:
-  endpoints:
-${endpoints}
-${upstreamExtra}
----
-apiVersion: sluice/v1
-kind: Route
-metadata: {name: shop}
-spec:
-  parentRefs: [{name: web}]
-  rules:
-    - backendRefs: [{name: shop}]
-${ruleExtra}
-`,
+    input: webToUpstream({ port, endpoints: backends.map((b) => ({ port: b.port })), upstream: upstreamExtra, rule: ruleExtra }),
   });
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);

@@ -8,3 +8,4 @@ export { runSluicectl, type CliResult } from './cli.js';
 export { startBackend, type Backend } from './backend.js';
 export { AgentProcess, type AgentOptions } from './agent-process.js';
 export { watchUntil } from './watch-until.js';
+export { webToUpstream } from './config-yaml.js';
