@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResourceType } from '@sluice/proto';
 import { tempDir, type TempDir } from '@sluice/testing';
-import { startController, type RunningController } from './controller.js';
+import { hostname } from 'node:os';
+import { advertiseAddress, startController, type RunningController } from './controller.js';
 import { TestAgent } from './discovery/test-agent.js';
 import { silentLogger } from './logger.js';
 
@@ -54,6 +55,15 @@ async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, ms
 }
 
 const programmed = (o: any) => o?.status?.conditions?.find((c: any) => c.type === 'Programmed');
+
+describe('advertiseAddress', () => {
+  it('is the bound address, or the hostname with its port when bound to every interface', () => {
+    expect(advertiseAddress('127.0.0.1:9081')).toBe('127.0.0.1:9081');
+    expect(advertiseAddress('[::1]:9081')).toBe('[::1]:9081');
+    expect(advertiseAddress('0.0.0.0:9081')).toBe(`${hostname()}:9081`);
+    expect(advertiseAddress('[::]:9081')).toBe(`${hostname()}:9081`);
+  });
+});
 
 describe('controller', () => {
   it('streams the configuration to an agent and reports its ACKs and NACKs', async () => {

@@ -10,7 +10,7 @@ import { SnapshotCache } from './discovery/snapshot-cache.js';
 import { Aggregator } from './feedback/aggregator.js';
 import { EndpointStatusWriter } from './feedback/weight-runner.js';
 import { DEFAULT_REPORT_INTERVAL_MS, HealthCoordinator, type MergedHealth } from './health/health-coordinator.js';
-import { ReportServer } from './health/report-server.js';
+import { ReportServer, type ReportRoute } from './health/report-server.js';
 import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
 import type { ControllerOptions } from './options.js';
@@ -57,20 +57,40 @@ export async function startController(options: ControllerOptions, logger: Logger
   // Dynamic weights flow from the weight runner into the translation (Endpoint.weight).
   const weights = new Watchable<ReadonlyMap<string, number>>(new Map());
   const snapshots = new SnapshotCache(cache.snapshots, { translate, snapshotFor, checkConsistency }, logger, health, weights);
+  const id = options.id ?? `${hostname()}:${process.pid}`;
+  // Every replica serves agents and writes its own Agent objects; only the leader writes
+  // derived status (DESIGN §6-§7) and hears reports. Gated runners start afresh on each term.
+  // The elector campaigns once the gRPC address to advertise is known (after the bind).
+  const advertised: { address: string } = { address: options.advertiseAddr ?? '' };
+  const elector = createLeaderElector(
+    store,
+    {
+      key: `${prefix}/leader`,
+      id,
+      ttlMs: options.leaderLeaseTtlMs,
+      get address() {
+        return advertised.address;
+      },
+    },
+    logger,
+  );
+  const leadership = elector.leadership;
   const coordinator = new HealthCoordinator(
-    { resources: cache.snapshots, snapshots, health, merged, logger },
+    { resources: cache.snapshots, snapshots, health, merged, logger, leadership },
     { probersPerEndpoint: options.healthProbers, reportIntervalMs: options.reportIntervalMs },
   );
   // Agents' traffic stats merged over a sliding window; the weight engine's input.
   // The window must span several reports, or slow reporting would leave it mostly empty.
   const aggregator = new Aggregator({ windowMs: Math.max(10_000, 5 * (options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS)) });
-  const reports = new ReportServer(coordinator, logger, aggregator);
-  const id = options.id ?? `${hostname()}:${process.pid}`;
+  const reports = new ReportServer(coordinator, logger, aggregator, Date.now, options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
+  // Reports go to the leader: a follower redirects its report streams to the leader's address.
+  const route = (): ReportRoute => {
+    if (leadership.value === true) return { leading: true, reportTo: '' };
+    const leader = elector.leader.value;
+    return { leading: false, reportTo: leader && leader.id !== id ? leader.address : '' };
+  };
+  reports.setRoute(route());
   const agents = new AgentRegistry(resources, id, logger);
-  // Every replica serves agents and writes its own Agent objects; only the leader writes
-  // derived status (DESIGN §6-§7). Gated runners start afresh on each term.
-  const elector = createLeaderElector(store, { key: `${prefix}/leader`, id, ttlMs: options.leaderLeaseTtlMs }, logger);
-  const leadership = elector.leadership;
   const leaderOnly = (name: string, create: () => Runner) => new LeaderOnly(name, leadership, create, logger);
   const discovery = new DiscoveryServer(snapshots, agents, logger);
   const runners: Runner[] = [
@@ -87,7 +107,12 @@ export async function startController(options: ControllerOptions, logger: Logger
   ];
 
   const abort = new AbortController();
-  for (const runner of runners) await runner.start(abort.signal);
+  for (const runner of runners) if (runner !== elector) await runner.start(abort.signal);
+  for (const watchable of [leadership, elector.leader] as Watchable<unknown>[]) {
+    void (async () => {
+      for await (const _ of watchable.subscribe(abort.signal)) reports.setRoute(route());
+    })();
+  }
 
   let server: Server;
   try {
@@ -100,6 +125,8 @@ export async function startController(options: ControllerOptions, logger: Logger
       reports.register(grpcServer);
     });
     logger.info('gRPC discovery listening', { address: grpc.address });
+    if (advertised.address === '') advertised.address = advertiseAddress(grpc.address);
+    await elector.start(abort.signal);
     logger.info('controller started', { version: VERSION, store: store.description, id: agents.controllerId });
     return {
       adminUrl: listening.url,
@@ -126,4 +153,12 @@ export async function startController(options: ControllerOptions, logger: Logger
     await store.close();
     throw error;
   }
+}
+
+/** What to advertise for a bound `host:port`: itself, or `<hostname>:<port>` when bound to every interface. */
+export function advertiseAddress(bound: string): string {
+  const match = /^(.*):(\d+)$/.exec(bound);
+  if (!match) return bound;
+  const host = match[1]!;
+  return host === '0.0.0.0' || host === '[::]' || host === '::' || host === '' ? `${hostname()}:${match[2]}` : bound;
 }

@@ -18,4 +18,11 @@ describe('parseControllerArgs', () => {
     expect(parseControllerArgs(['--leader-lease-ttl', '2s'])).toMatchObject({ leaderLeaseTtlMs: 2_000 });
     expect(() => parseControllerArgs(['--leader-lease-ttl', '1500ms'])).toThrow(/--leader-lease-ttl: must be whole seconds from 2s to 5m, not "1500ms"/);
   });
+
+  it('takes --advertise-addr as a reachable HOST:PORT (absent by default: derived from the bound address)', () => {
+    expect(parseControllerArgs([]).valueOf()).not.toHaveProperty('advertiseAddr');
+    expect(parseControllerArgs(['--advertise-addr', 'ctl-0.sluice:9081'])).toMatchObject({ advertiseAddr: 'ctl-0.sluice:9081' });
+    expect(() => parseControllerArgs(['--advertise-addr', '0.0.0.0:9081'])).toThrow(/--advertise-addr: must name a reachable host and a port/);
+    expect(() => parseControllerArgs(['--advertise-addr', 'nohost'])).toThrow(/--advertise-addr: must be HOST:PORT/);
+  });
 });

@@ -19,6 +19,12 @@ export interface ControllerOptions {
   reportIntervalMs?: number;
   /** Leader election lease TTL with --store etcd (default 10 s). */
   leaderLeaseTtlMs?: number;
+  /**
+   * `host:port` agents can reach this replica's gRPC server at, published by the leader so
+   * agents send it their reports. Default: the bound gRPC address, or `<hostname>:<port>` when
+   * it is bound to every interface.
+   */
+  advertiseAddr?: string;
 }
 
 export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
@@ -39,6 +45,9 @@ Flags:
   --leader-lease-ttl DURATION  with --store etcd, the leader's lease TTL: a dead leader is
                                replaced within about two, and a leader cut off from etcd
                                steps down after half of one (default: 10s)
+  --advertise-addr HOST:PORT   where agents reach this replica's gRPC server; the leader
+                               publishes it so every agent reports to the leader (default:
+                               the --grpc-addr, or HOSTNAME:PORT when it is 0.0.0.0 or ::)
   --id NAME                    this replica's name, shown as the CONTROLLER of its agents
                                (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
                                so a restarted replica releases the agents it left connected)
@@ -68,6 +77,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         'grpc-addr': { type: 'string', default: '0.0.0.0:9081' },
         'log-level': { type: 'string', default: 'info' },
         id: { type: 'string' },
+        'advertise-addr': { type: 'string' },
         'health-probers': { type: 'string', default: '2' },
         'report-interval': { type: 'string', default: '1s' },
         'leader-lease-ttl': { type: 'string', default: '10s' },
@@ -101,6 +111,11 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
   }
   const admin = parseHostPort('--admin-addr', values['admin-addr'], problems);
   const grpc = parseHostPort('--grpc-addr', values['grpc-addr'], problems);
+  const advertise = values['advertise-addr'];
+  if (advertise !== undefined) {
+    const parsed = parseHostPort('--advertise-addr', advertise, problems);
+    if (parsed.host === '0.0.0.0' || parsed.host === '::' || parsed.port === 0) problems.push(`--advertise-addr: must name a reachable host and a port, not "${advertise}"`);
+  }
   if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
   return {
     store: values.store as 'embedded' | 'etcd',
@@ -114,6 +129,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     healthProbers,
     reportIntervalMs: reportIntervalMs ?? 1000,
     leaderLeaseTtlMs: leaderLeaseTtlMs ?? 10_000,
+    ...(advertise !== undefined ? { advertiseAddr: advertise } : {}),
   };
 }
 

@@ -39,13 +39,72 @@ function fakes(results: EndpointHealth[] = [result(1)], traffic?: TrafficSource)
 
 afterEach(() => vi.useRealTimers());
 
+describe('ReportClient redirects (reports go to the leader)', () => {
+  it('follows report_to at once, without its assignments, and stays where it is kept', () => {
+    vi.useFakeTimers();
+    const { client, streams, assigned, stops } = fakes();
+    client.start();
+    expect(streams[0]!.address).toBe('c1:1');
+    streams[0]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'leader:9', healthChecks: [] });
+    expect(streams[0]!.cancelled).toBe(true);
+    expect(stops()).toBe(1);
+    expect(assigned).toEqual([]);
+    vi.advanceTimersByTime(0);
+    expect(streams).toHaveLength(2);
+    expect(streams[1]!.address).toBe('leader:9');
+    expect(streams[1]!.sent[0]!.node).toEqual(node);
+    // The leader keeps it: an empty report_to.
+    streams[1]!.handlers.directive({ reportIntervalMs: 200, reportTo: '', healthChecks: [{ cluster: 'default/shop', endpointIds: ['e1'] }] });
+    expect(assigned).toEqual([[{ cluster: 'default/shop', endpointIds: ['e1'] }]]);
+    expect(client.redirectedTo).toBe('leader:9');
+    // A directive naming the address it is connected to keeps it too.
+    streams[1]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'leader:9', healthChecks: [] });
+    expect(streams[1]!.cancelled).toBe(false);
+    vi.advanceTimersByTime(1000);
+    expect(streams).toHaveLength(2);
+    client.stop();
+  });
+
+  it('falls back to its controllers when the leader it was sent to cannot be reached', () => {
+    vi.useFakeTimers();
+    const { client, streams } = fakes();
+    client.start();
+    streams[0]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'leader:9', healthChecks: [] });
+    vi.advanceTimersByTime(0);
+    streams[1]!.handlers.closed(14, 'connection refused');
+    expect(client.redirectedTo).toBeUndefined();
+    vi.advanceTimersByTime(100);
+    expect(streams).toHaveLength(3);
+    expect(streams[2]!.address).toBe('c2:1');
+    client.stop();
+  });
+
+  it('follows a new report_to when leadership moves, and backs off after two hops in a row', () => {
+    vi.useFakeTimers();
+    const { client, streams } = fakes();
+    client.start();
+    streams[0]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'a:9', healthChecks: [] });
+    vi.advanceTimersByTime(0);
+    streams[1]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'b:9', healthChecks: [] });
+    vi.advanceTimersByTime(0);
+    expect(streams.map((s) => s.address)).toEqual(['c1:1', 'a:9', 'b:9']);
+    // A third hop in a row (stale addresses bouncing) waits a backoff.
+    streams[2]!.handlers.directive({ reportIntervalMs: 200, reportTo: 'a:9', healthChecks: [] });
+    vi.advanceTimersByTime(0);
+    expect(streams).toHaveLength(3);
+    vi.advanceTimersByTime(100);
+    expect(streams.map((s) => s.address)).toEqual(['c1:1', 'a:9', 'b:9', 'a:9']);
+    client.stop();
+  });
+});
+
 describe('ReportClient', () => {
   it('opens with the node, applies directives and reports every interval', () => {
     vi.useFakeTimers();
     const { client, streams, assigned } = fakes();
     client.start();
     expect(streams[0]!.sent[0]).toMatchObject({ node, sentAtUnixMs: 42, health: [result(1)], healthOmitted: 0 });
-    streams[0]!.handlers.directive({ reportIntervalMs: 200, healthChecks: [{ cluster: 'default/shop', endpointIds: ['e1'] }] });
+    streams[0]!.handlers.directive({ reportIntervalMs: 200, reportTo: '', healthChecks: [{ cluster: 'default/shop', endpointIds: ['e1'] }] });
     expect(assigned).toEqual([[{ cluster: 'default/shop', endpointIds: ['e1'] }]]);
     vi.advanceTimersByTime(1000);
     expect(streams[0]!.sent).toHaveLength(6);
@@ -58,7 +117,7 @@ describe('ReportClient', () => {
     vi.useFakeTimers();
     const { client, streams, stops } = fakes();
     client.start();
-    streams[0]!.handlers.directive({ reportIntervalMs: 100, healthChecks: [] });
+    streams[0]!.handlers.directive({ reportIntervalMs: 100, reportTo: '', healthChecks: [] });
     streams[0]!.handlers.closed(14, 'gone');
     expect(stops()).toBe(1);
     vi.advanceTimersByTime(500);

@@ -53,7 +53,9 @@ export interface ReportClientOptions {
 /**
  * The agent side of ReportService.Report (docs/discovery-protocol.md, "Report stream"): opens
  * the stream with the node, applies each Directive (report interval, health-check assignments)
- * and sends a report every interval. Independent of the discovery stream: when it cannot
+ * and sends a report every interval. A follower answers with report_to (the leader's
+ * address): the client then reports there, back to its own --controller list if that fails.
+ * Independent of the discovery stream: when it cannot
  * report it drops its assignments (the controller hands them to agents that can) and retries
  * with jittered backoff on the next --controller; proxying never waits for it.
  */
@@ -71,6 +73,10 @@ export class ReportClient {
   private stopped = true;
   private answered = false;
   private failuresLogged = false;
+  /** Where the controller sent us (Directive.report_to): the leader, tried before the list. */
+  private redirect: string | undefined;
+  /** Redirects followed since the last directive that kept us: after two, they wait a backoff. */
+  private hops = 0;
 
   constructor(private readonly options: ReportClientOptions) {
     if (options.controllers.length === 0) throw new Error('ReportClient needs at least one controller address');
@@ -121,20 +127,29 @@ export class ReportClient {
 
   private connect(): void {
     if (this.stopped) return;
-    const address = this.options.controllers[this.next % this.options.controllers.length]!;
-    this.next += 1;
+    let address = this.redirect;
+    if (address === undefined) {
+      address = this.options.controllers[this.next % this.options.controllers.length]!;
+      this.next += 1;
+    }
+    const target = address;
     this.answered = false;
     let stream: ReportStream | undefined = undefined;
     let closed = false;
     stream = this.openStream(address, {
       directive: (directive) => {
         if (closed || this.stream !== stream) return;
-        this.apply(directive, address);
+        if (directive.reportTo !== '' && directive.reportTo !== target) {
+          closed = true;
+          this.redirectTo(directive.reportTo, target, stream);
+          return;
+        }
+        this.apply(directive, target);
       },
       closed: (code, details) => {
         if (closed) return;
         closed = true;
-        if (this.stream === stream || this.stream === undefined) this.closed(address, code, details);
+        if (this.stream === stream || this.stream === undefined) this.closed(target, code, details);
       },
     });
     if (closed) return;
@@ -146,7 +161,33 @@ export class ReportClient {
     this.schedule(DEFAULT_REPORT_INTERVAL_MS);
   }
 
+  /**
+   * A follower answered: reports go to the leader at `to`. Drops this stream (and the
+   * assignments: the follower gave none) and opens one there; the first two hops in a row go
+   * at once, later ones wait a backoff (a stale leader address could bounce us around).
+   */
+  private redirectTo(to: string, from: string, stream: ReportStream | undefined): void {
+    this.stream = undefined;
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.options.health.stop();
+    stream?.cancel();
+    this.redirect = to;
+    this.options.logger.info('report stream redirected to the leader', { from, to });
+    if (this.stopped) return;
+    const delay = this.hops < 2 ? 0 : this.backoff.next();
+    this.hops += 1;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Where the report stream goes now (tests): the leader it was sent to, or undefined. */
+  get redirectedTo(): string | undefined {
+    return this.redirect;
+  }
+
   private apply(directive: Directive, address: string): void {
+    this.hops = 0;
     if (!this.answered) {
       this.answered = true;
       this.failuresLogged = false;
@@ -167,6 +208,8 @@ export class ReportClient {
 
   private closed(address: string, code: number, details: string): void {
     this.stream = undefined;
+    // The leader we were sent to is gone (or unreachable): back to the controllers we know.
+    if (address === this.redirect) this.redirect = undefined;
     clearInterval(this.ticker);
     this.ticker = undefined;
     this.options.health.stop();

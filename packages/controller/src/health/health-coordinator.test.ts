@@ -157,3 +157,48 @@ describe('HealthCoordinator reconnects', () => {
     expect(assigned(directives.get('a1'))).toHaveLength(4);
   });
 });
+
+describe('HealthCoordinator on a follower', () => {
+  /** The snapshot with the status the leader wrote: the first endpoint Unhealthy, the second Healthy. */
+  function withStoredStatus(revision: number): ResourceSnapshot {
+    const snapshot = upstreamSnapshot(revision);
+    const upstream = snapshot.objects.get('upstreams/default/shop') as unknown as { status?: unknown };
+    upstream.status = {
+      endpoints: [
+        { address: ADDRESSES[0], port: 80, health: 'Unhealthy', since: '2026-01-01T00:00:00Z' },
+        { address: ADDRESSES[1], port: 80, health: 'Healthy', since: '2026-01-01T00:00:00Z' },
+        { address: ADDRESSES[2], port: 80, health: 'Unknown', since: '2026-01-01T00:00:00Z' },
+        // Not (or no longer) an endpoint of the spec: ignored.
+        { address: '10.9.9.9', port: 80, health: 'Healthy', since: '2026-01-01T00:00:00Z' },
+      ],
+    };
+    return snapshot;
+  }
+
+  it('translates the health the leader stored, not its own merge, and switches on leadership', async () => {
+    const leadership = new Watchable<boolean>(false);
+    const health = new Watchable<ReadonlyMap<string, HealthStatus>>(new Map());
+    const merged = new Watchable<MergedHealth>();
+    const coordinator = new HealthCoordinator(
+      { resources: new Watchable<ResourceSnapshot>(), snapshots: snapshotSource(), health, merged, logger: silentLogger(), now: () => 1000, leadership },
+      { probersPerEndpoint: 2, reportIntervalMs: 1000 },
+    );
+    coordinator.setSnapshot(withStoredStatus(1));
+    await Promise.resolve();
+    expect([...health.value!]).toEqual(
+      [
+        [ids[0]!, HealthStatus.HEALTH_STATUS_UNHEALTHY],
+        [ids[1]!, HealthStatus.HEALTH_STATUS_HEALTHY],
+      ].sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1)),
+    );
+
+    // Leading: its own merge (nobody reported yet: no verdicts).
+    const abort = new AbortController();
+    await coordinator.start(abort.signal);
+    leadership.publish(true);
+    for (let i = 0; i < 50 && health.value!.size > 0; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(health.value!.size).toBe(0);
+    abort.abort();
+    await coordinator.close();
+  });
+});

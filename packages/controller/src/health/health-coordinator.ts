@@ -89,6 +89,12 @@ export class HealthCoordinator extends LoopRunner {
       merged: Watchable<MergedHealth>;
       logger: Logger;
       now?: () => number;
+      /**
+       * True while this replica leads (absent: always). Only the leader hears reports; a
+       * follower's translation takes each endpoint's health from the Upstream status the
+       * leader wrote in the store.
+       */
+      leadership?: Watchable<boolean>;
     },
     options: Partial<HealthOptions> = {},
   ) {
@@ -111,6 +117,11 @@ export class HealthCoordinator extends LoopRunner {
         (async () => {
           // Agents' cluster sets follow the translation in force.
           for await (const _ of this.deps.snapshots.translations.subscribe(signal)) this.reassign();
+        })(),
+        (async () => {
+          if (!this.deps.leadership) return;
+          // Leading or not changes where health comes from: republish.
+          for await (const _ of this.deps.leadership.subscribe(signal)) this.remerge(this.targets.keys(), true);
         })(),
       ]);
     } finally {
@@ -169,6 +180,7 @@ export class HealthCoordinator extends LoopRunner {
       const mine = this.assignment.byAgent.get(reporter.id) ?? new Map<string, readonly string[]>();
       const directive: Directive = {
         reportIntervalMs: this.options.reportIntervalMs,
+        reportTo: '',
         healthChecks: [...mine.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([cluster, ids]) => ({ cluster, endpointIds: [...ids] })),
       };
       // Forget results of endpoints no longer assigned to this agent.
@@ -237,8 +249,9 @@ export class HealthCoordinator extends LoopRunner {
 
   private publish(): void {
     if (!this.snapshot) return;
-    const health = new Map<string, HealthStatus>();
-    for (const state of [...this.states.values()].sort((a, b) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0))) {
+    const leading = this.deps.leadership?.value ?? true;
+    const health = leading ? new Map<string, HealthStatus>() : storedHealth(this.snapshot);
+    if (leading) for (const state of [...this.states.values()].sort((a, b) => (a.endpointId < b.endpointId ? -1 : a.endpointId > b.endpointId ? 1 : 0))) {
       if (state.health === 'Healthy') health.set(state.endpointId, HealthStatus.HEALTH_STATUS_HEALTHY);
       else if (state.health === 'Unhealthy') health.set(state.endpointId, HealthStatus.HEALTH_STATUS_UNHEALTHY);
     }
@@ -251,6 +264,27 @@ function sameHealth(a: ReadonlyMap<string, HealthStatus> | undefined, b: Readonl
   if (!a || a.size !== b.size) return false;
   for (const [k, v] of b) if (a.get(k) !== v) return false;
   return true;
+}
+
+/**
+ * Endpoint id -> health, from `Upstream.status.endpoints[].health` as the leader wrote it, for
+ * every Upstream with a healthCheck: what a follower translates (it hears no reports).
+ */
+export function storedHealth(snapshot: ResourceSnapshot): Map<string, HealthStatus> {
+  const entries: [string, HealthStatus][] = [];
+  for (const object of snapshot.objects.values()) {
+    if (object.kind !== 'Upstream' || !object.spec.healthCheck) continue;
+    const cluster = `${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
+    const status = (object as { status?: { endpoints?: { address?: unknown; port?: unknown; health?: unknown }[] } }).status;
+    for (const e of Array.isArray(status?.endpoints) ? status.endpoints : []) {
+      if (typeof e.address !== 'string' || typeof e.port !== 'number') continue;
+      if (!object.spec.endpoints.some((s) => s.address === e.address && s.port === e.port)) continue;
+      const id = endpointId(cluster, e.address, e.port);
+      if (e.health === 'Healthy') entries.push([id, HealthStatus.HEALTH_STATUS_HEALTHY]);
+      else if (e.health === 'Unhealthy') entries.push([id, HealthStatus.HEALTH_STATUS_UNHEALTHY]);
+    }
+  }
+  return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Every endpoint of every Upstream with a healthCheck, by targetKey. */

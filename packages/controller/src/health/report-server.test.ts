@@ -59,11 +59,96 @@ function open(first: AgentReport): { next: Promise<{ directive?: Directive; code
   };
 }
 
+/** Opens a report stream and collects every directive; `until` waits for one matching. */
+function openAll(first: AgentReport) {
+  const client = new ReportServiceClient(grpc.address, credentials.createInsecure());
+  const call = client.report();
+  const directives: Directive[] = [];
+  let wake = () => {};
+  call.on('data', (directive: Directive) => {
+    directives.push(directive);
+    wake();
+  });
+  call.on('error', () => {});
+  call.write(first);
+  return {
+    directives,
+    send: (report: AgentReport) => call.write(report),
+    async until(test: (d: Directive) => boolean): Promise<Directive> {
+      for (;;) {
+        const found = directives.find(test);
+        if (found) return found;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+async function eventually(test: () => boolean): Promise<void> {
+  while (!test()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+const empty = { sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 };
+const traffic = (requests: number) => [{ cluster: 'default/shop', endpointId: 'e9', requests, errors5xx: 0, connectFailures: 0, timeouts: 0, resets: 0, latencyEwmaMs: 5, latencyBuckets: [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0], inFlight: 0 }];
+
+describe('ReportServer routing (reports go to the leader)', () => {
+  it('as a follower redirects a new stream to the leader, neither assigning nor aggregating', async () => {
+    reports.setRoute({ leading: false, reportTo: 'leader.example:9081' });
+    try {
+      const s = openAll({ ...empty, node: node('r1'), traffic: traffic(4) });
+      const directive = await s.until((d) => d.reportTo !== '');
+      expect(directive).toEqual({ reportIntervalMs: 1000, reportTo: 'leader.example:9081', healthChecks: [] });
+      expect(coordinator.size).toBe(0);
+      s.send({ ...empty, traffic: traffic(4) });
+      expect(aggregator.snapshot(Date.now()).get(endpointKey('default/shop', 'e9'))).toBeUndefined();
+      s.close();
+    } finally {
+      reports.setRoute({ leading: true, reportTo: '' });
+    }
+  });
+
+  it('while the leader is unknown keeps the stream with an empty report_to, then redirects it once known', async () => {
+    reports.setRoute({ leading: false, reportTo: '' });
+    try {
+      const s = openAll({ ...empty, node: node('r2') });
+      expect(await s.until(() => true)).toEqual({ reportIntervalMs: 1000, reportTo: '', healthChecks: [] });
+      reports.setRoute({ leading: false, reportTo: 'b.example:9081' });
+      expect((await s.until((d) => d.reportTo !== '')).reportTo).toBe('b.example:9081');
+      s.close();
+    } finally {
+      reports.setRoute({ leading: true, reportTo: '' });
+    }
+  });
+
+  it('attaches the streams it holds when it becomes leader, and redirects them when it loses leadership', async () => {
+    reports.setRoute({ leading: false, reportTo: 'a.example:9081' });
+    const s = openAll({ ...empty, node: node('r3') });
+    await s.until((d) => d.reportTo === 'a.example:9081');
+    reports.setRoute({ leading: true, reportTo: '' });
+    // The coordinator's directive: report here.
+    await s.until((d) => d.reportTo === '' && d.reportIntervalMs === 250);
+    expect(coordinator.size).toBe(1);
+    s.send({ ...empty, traffic: traffic(3) });
+    await eventually(() => aggregator.snapshot(Date.now()).get(endpointKey('default/shop', 'e9'))?.requests === 3);
+    reports.setRoute({ leading: false, reportTo: 'c.example:9081' });
+    await s.until((d) => d.reportTo === 'c.example:9081');
+    expect(coordinator.size).toBe(0);
+    // Its stats leave with it: the new leader counts them.
+    expect(aggregator.snapshot(Date.now()).get(endpointKey('default/shop', 'e9'))).toBeUndefined();
+    s.close();
+    reports.setRoute({ leading: true, reportTo: '' });
+  });
+});
+
 describe('ReportServer', () => {
   it('answers a report stream with a directive and forgets the agent when it leaves', async () => {
     const s = open({ node: node('a1'), sentAtUnixMs: 1, health: [], healthOmitted: 0, traffic: [], trafficOmitted: 0 });
     const { directive } = await s.next;
-    expect(directive).toEqual({ reportIntervalMs: 250, healthChecks: [] });
+    expect(directive).toEqual({ reportIntervalMs: 250, reportTo: '', healthChecks: [] });
     expect(coordinator.size).toBe(1);
     s.close();
     await new Promise<void>((resolve) => {

@@ -13,6 +13,22 @@ interface IncomingReport {
 
 type Call = ServerDuplexStream<IncomingReport, Directive>;
 
+/**
+ * Whether this replica hears reports. The leader does (`leading`); a follower answers every
+ * report stream with a Directive whose report_to is the leader's address (`reportTo`; '' while
+ * the leader is unknown: the agent stays and waits for the next directive).
+ */
+export interface ReportRoute {
+  readonly leading: boolean;
+  readonly reportTo: string;
+}
+
+interface Stream {
+  readonly call: Call;
+  /** Applies the route in force to this stream (attach to the coordinator, or redirect). */
+  route(route: ReportRoute): void;
+}
+
 /** ReportService with a deserializer that keeps the raw protocol version (a refusal names it). */
 const REPORT_SERVICE = {
   report: {
@@ -31,32 +47,63 @@ const REPORT_SERVICE = {
  * stats go to the aggregator (if any), which forgets the agent when its stream ends.
  */
 export class ReportServer {
-  private readonly calls = new Map<string, Call>();
+  private readonly calls = new Map<string, Stream>();
+  private current: ReportRoute = { leading: true, reportTo: '' };
 
   constructor(
     private readonly coordinator: HealthCoordinator,
     private readonly logger: Logger,
     private readonly aggregator?: Aggregator,
     private readonly now: () => number = Date.now,
+    /** The report interval a follower's directive carries. */
+    private readonly reportIntervalMs = 1000,
   ) {}
+
+  /**
+   * Sets who hears reports (default: this replica). On a change every open stream follows: a
+   * replica that stops leading detaches its streams from the coordinator and the aggregator
+   * and redirects them; one that starts leading attaches the streams it holds.
+   */
+  setRoute(route: ReportRoute): void {
+    if (route.leading === this.current.leading && route.reportTo === this.current.reportTo) return;
+    this.current = route;
+    if (!route.leading) this.logger.info('report streams go to the leader', { reportTo: route.reportTo || '(unknown yet)', streams: this.calls.size });
+    for (const stream of [...this.calls.values()]) stream.route(route);
+  }
+
+  get route(): ReportRoute {
+    return this.current;
+  }
 
   register(server: Server): void {
     server.addService(REPORT_SERVICE, { report: (call: Call) => this.handle(call) });
   }
 
   close(): void {
-    for (const call of [...this.calls.values()]) end(call, { code: Status.UNAVAILABLE, message: 'controller shutting down' });
+    for (const { call } of [...this.calls.values()]) end(call, { code: Status.UNAVAILABLE, message: 'controller shutting down' });
   }
 
   private handle(call: Call): void {
     let session: ReturnType<HealthCoordinator['connect']> | undefined;
     let id: string | undefined;
+    let stream: Stream | undefined;
     let finished = false;
+    let lastRedirect: string | undefined;
+    const write = (directive: Directive) => {
+      if (!finished && !call.cancelled && !call.destroyed) call.write(directive);
+    };
+    const detach = () => {
+      const open = session;
+      session = undefined;
+      open?.disconnect();
+      if (open && id !== undefined && this.calls.get(id) === stream) this.aggregator?.forget(id);
+    };
     const finish = () => {
       if (finished) return;
       finished = true;
       session?.disconnect();
-      if (id !== undefined && this.calls.get(id) === call) {
+      session = undefined;
+      if (id !== undefined && this.calls.get(id) === stream) {
         this.calls.delete(id);
         // A stream replaced by a newer one of the same agent leaves the agent's data alone.
         this.aggregator?.forget(id);
@@ -64,7 +111,9 @@ export class ReportServer {
     };
     call.on('data', (incoming: IncomingReport) => {
       if (finished) return;
-      if (session) {
+      if (stream) {
+        // A follower's streams are redirected: their reports are nobody's business here.
+        if (!session) return;
         session.report(incoming.report);
         if (id !== undefined) this.aggregator?.add(id, incoming.report, this.now());
         return;
@@ -77,18 +126,33 @@ export class ReportServer {
         finish();
         return;
       }
-      id = node.id;
-      const older = this.calls.get(id);
-      this.calls.set(id, call);
-      if (older) end(older, { code: Status.ABORTED, message: 'replaced by a newer report stream from the same agent' });
-      this.logger.debug('report stream opened', { id, peer: call.getPeer() });
-      session = this.coordinator.connect(id, node.labels, {
-        send: (directive) => {
-          if (!finished && !call.cancelled && !call.destroyed) call.write(directive);
+      const agentId = node.id;
+      id = agentId;
+      stream = {
+        call,
+        route: (route) => {
+          if (finished) return;
+          if (route.leading) {
+            lastRedirect = undefined;
+            if (!session) session = this.coordinator.connect(agentId, node.labels, { send: write });
+            return;
+          }
+          detach();
+          if (lastRedirect === route.reportTo) return;
+          lastRedirect = route.reportTo;
+          if (route.reportTo !== '') this.logger.debug('report stream redirected', { id: agentId, reportTo: route.reportTo });
+          write({ reportIntervalMs: this.reportIntervalMs, healthChecks: [], reportTo: route.reportTo });
         },
-      });
-      session.report(incoming.report);
-      this.aggregator?.add(id, incoming.report, this.now());
+      };
+      const older = this.calls.get(agentId);
+      this.calls.set(agentId, stream);
+      if (older) end(older.call, { code: Status.ABORTED, message: 'replaced by a newer report stream from the same agent' });
+      this.logger.debug('report stream opened', { id: agentId, peer: call.getPeer(), leading: this.current.leading });
+      stream.route(this.current);
+      if (session) {
+        session.report(incoming.report);
+        this.aggregator?.add(agentId, incoming.report, this.now());
+      }
     });
     call.on('end', () => {
       if (!finished) call.end();

@@ -4,7 +4,7 @@ import { silentLogger } from '../logger.js';
 import { EmbeddedStore } from '../store/embedded-store.js';
 import { EtcdStore } from '../store/etcd-store.js';
 import { Watchable } from '../watchable.js';
-import { AlwaysLeader, EtcdLeaderElector, createLeaderElector } from './elector.js';
+import { AlwaysLeader, EtcdLeaderElector, createLeaderElector, decodeLeader, encodeLeader } from './elector.js';
 import { LeaderOnly } from './leader-only.js';
 
 let etcd: EtcdFixture;
@@ -38,8 +38,8 @@ async function until<T>(watchable: Watchable<T>, value: T): Promise<void> {
 async function pair(ttlMs = 2000) {
   const key = `/elector-test-${++n}/leader`;
   const [storeA, storeB] = [await connect(), await connect()];
-  const a = new EtcdLeaderElector(storeA, { key, id: 'a', ttlMs }, silentLogger());
-  const b = new EtcdLeaderElector(storeB, { key, id: 'b', ttlMs }, silentLogger());
+  const a = new EtcdLeaderElector(storeA, { key, id: 'a', address: 'a.example:9081', ttlMs }, silentLogger());
+  const b = new EtcdLeaderElector(storeB, { key, id: 'b', address: 'b.example:9081', ttlMs }, silentLogger());
   const abort = new AbortController();
   cleanups.push(async () => {
     abort.abort();
@@ -52,6 +52,12 @@ async function pair(ttlMs = 2000) {
 }
 
 describe('EtcdLeaderElector', () => {
+  it('reads the key as JSON {id, address} or as an older plain id', () => {
+    expect(decodeLeader(encodeLeader({ id: 'a', address: 'h:1' }))).toEqual({ id: 'a', address: 'h:1' });
+    expect(decodeLeader('plain-id')).toEqual({ id: 'plain-id', address: '' });
+    expect(decodeLeader('{not json')).toEqual({ id: '{not json', address: '' });
+  });
+
   it('elects exactly one of two electors', async () => {
     const { key, a, b, storeA } = await pair();
     // b has campaigned and lost by the time it knows the leader's id.
@@ -59,7 +65,8 @@ describe('EtcdLeaderElector', () => {
     expect(a.isLeader()).toBe(true);
     expect(b.isLeader()).toBe(false);
     expect(b.leaderId).toBe('a');
-    expect((await storeA.get(key))?.value).toBe('a');
+    expect(b.leader.value).toEqual({ id: 'a', address: 'a.example:9081' });
+    expect(decodeLeader((await storeA.get(key))!.value)).toEqual({ id: 'a', address: 'a.example:9081' });
   });
 
   it('hands over at once when the leader resigns', async () => {
@@ -68,7 +75,7 @@ describe('EtcdLeaderElector', () => {
     expect(a.isLeader()).toBe(false);
     // With a 10 s TTL, only the resign (lease revoke) can make b leader within the test timeout.
     await until(b.leadership, true);
-    expect((await storeB.get(key))?.value).toBe('b');
+    expect(decodeLeader((await storeB.get(key))!.value).id).toBe('b');
   }, 5_000);
 
   it('hands over when the leader dies without resigning (its lease expires)', async () => {

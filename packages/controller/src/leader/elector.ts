@@ -13,6 +13,33 @@ export interface LeaderElector extends Runner {
   /** The current leader's id as last seen ('' if unknown). */
   readonly leaderId: string;
   readonly isLeader: () => boolean;
+  /** The current leader as last seen (its id and advertised address), undefined if unknown. */
+  readonly leader: Watchable<LeaderInfo | undefined>;
+}
+
+/** What the election key holds: the leader's id and where agents reach it. */
+export interface LeaderInfo {
+  readonly id: string;
+  /** `host:port` of its gRPC server ('' if it did not say: an older replica). */
+  readonly address: string;
+}
+
+/** The election key's value: JSON `{id, address}`. */
+export function encodeLeader(info: LeaderInfo): string {
+  return JSON.stringify({ id: info.id, address: info.address });
+}
+
+/** Reads the election key's value: JSON `{id, address}`, or the older plain id. */
+export function decodeLeader(value: string): LeaderInfo {
+  if (value.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(value) as { id?: unknown; address?: unknown };
+      if (typeof parsed.id === 'string') return { id: parsed.id, address: typeof parsed.address === 'string' ? parsed.address : '' };
+    } catch {
+      // not JSON after all: a plain id
+    }
+  }
+  return { id: value, address: '' };
 }
 
 /** The embedded store has one controller: it is always the leader. */
@@ -20,7 +47,10 @@ export class AlwaysLeader implements LeaderElector {
   readonly name = 'leader-election';
   readonly leadership = new Watchable<boolean>(true);
   readonly isLeader = () => true;
-  constructor(readonly leaderId: string) {}
+  readonly leader: Watchable<LeaderInfo | undefined>;
+  constructor(readonly leaderId: string) {
+    this.leader = new Watchable<LeaderInfo | undefined>({ id: leaderId, address: '' });
+  }
   start(): Promise<void> {
     return Promise.resolve();
   }
@@ -34,6 +64,8 @@ export interface EtcdElectorOptions {
   key: string;
   /** This replica's id, the key's value while it leads. */
   id: string;
+  /** Where agents reach this replica (published in the key while it leads). */
+  address?: string;
   /** Lease TTL in ms (rounded up to whole seconds for etcd). Default 10 s. */
   ttlMs?: number;
 }
@@ -76,6 +108,7 @@ export class EtcdLeaderElector implements LeaderElector {
   readonly leadership = new Watchable<boolean>(false);
   readonly isLeader = () => this.leadership.value === true;
   leaderId = '';
+  readonly leader = new Watchable<LeaderInfo | undefined>(undefined);
 
   private readonly leases: LeaseCapability;
   private readonly ttlSeconds: number;
@@ -112,6 +145,12 @@ export class EtcdLeaderElector implements LeaderElector {
     this.leadership.publish(leading);
     if (leading) this.logger.info('became leader', { id: this.options.id, key: this.options.key });
     else this.logger.warn('lost leadership', { id: this.options.id, reason });
+  }
+
+  private seeLeader(info: LeaderInfo): void {
+    this.leaderId = info.id;
+    const before = this.leader.value;
+    if (before?.id !== info.id || before.address !== info.address) this.leader.publish(info);
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -155,13 +194,13 @@ export class EtcdLeaderElector implements LeaderElector {
     this.lease = lease;
     let result: Awaited<ReturnType<LeaseCapability['createWithLease']>>;
     try {
-      result = await within(this.leases.createWithLease(key, id, lease), this.ttlMs / 2 - (Date.now() - sentAt));
+      result = await within(this.leases.createWithLease(key, encodeLeader({ id, address: this.options.address ?? '' }), lease), this.ttlMs / 2 - (Date.now() - sentAt));
     } catch (error) {
       await this.resign();
       throw error;
     }
     if (result.succeeded) {
-      this.leaderId = id;
+      this.seeLeader({ id, address: this.options.address ?? '' });
       this.setLeader(true, '');
       try {
         await this.lead(lease, sentAt, signal);
@@ -175,8 +214,9 @@ export class EtcdLeaderElector implements LeaderElector {
     await this.resign();
     const current = result.current;
     if (current === undefined) return; // deleted in between: campaign again
-    this.leaderId = current.value;
-    if (current.value === id) {
+    const holder = decodeLeader(current.value);
+    this.seeLeader(holder);
+    if (holder.id === id) {
       await within(this.store.txn([{ key, modRevision: current.modRevision }], [{ type: 'delete', key }]), this.ttlMs / 2);
       return;
     }
@@ -197,7 +237,8 @@ export class EtcdLeaderElector implements LeaderElector {
         const ttl = await within(this.leases.keepAlive(lease), lastOk + stepDownAfter - sent);
         if (ttl <= 0) throw new LeadershipLost('the lease expired');
         const holder = await within(this.store.get(this.options.key), lastOk + stepDownAfter - Date.now());
-        if (holder?.value !== this.options.id) throw new LeadershipLost(`the election key is now held by ${holder?.value ?? 'nobody'}`);
+        const holderId = holder === undefined ? undefined : decodeLeader(holder.value).id;
+        if (holderId !== this.options.id) throw new LeadershipLost(`the election key is now held by ${holderId ?? 'nobody'}`);
         lastOk = sent;
       } catch (error) {
         // An unreachable store: keep trying until TTL/2 has passed since the last success.

@@ -1,2 +1,2 @@
-export { AlwaysLeader, EtcdLeaderElector, createLeaderElector, type EtcdElectorOptions, type LeaderElector } from './elector.js';
+export { AlwaysLeader, EtcdLeaderElector, createLeaderElector, decodeLeader, encodeLeader, type EtcdElectorOptions, type LeaderElector, type LeaderInfo } from './elector.js';
 export { LeaderOnly } from './leader-only.js';

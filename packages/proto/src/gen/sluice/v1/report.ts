@@ -113,6 +113,14 @@ export interface Directive {
    * leaves alone. The full list each time (not a delta), sorted by cluster.
    */
   healthChecks: HealthCheckAssignment[];
+  /**
+   * Where to send reports instead: the `host:port` the current leader advertises
+   * (--advertise-addr). Only the leader hears reports; a follower answers a report stream with
+   * this set (and no health checks), and again when leadership moves. Empty: keep reporting
+   * here. The agent closes this stream and opens one to that address; if it cannot reach it,
+   * it falls back to the controllers it was given.
+   */
+  reportTo: string;
 }
 
 export interface HealthCheckAssignment {
@@ -741,7 +749,7 @@ export const EndpointHealth: MessageFns<EndpointHealth> = {
 };
 
 function createBaseDirective(): Directive {
-  return { reportIntervalMs: 0, healthChecks: [] };
+  return { reportIntervalMs: 0, healthChecks: [], reportTo: "" };
 }
 
 export const Directive: MessageFns<Directive> = {
@@ -751,6 +759,9 @@ export const Directive: MessageFns<Directive> = {
     }
     for (const v of message.healthChecks) {
       HealthCheckAssignment.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.reportTo !== "") {
+      writer.uint32(26).string(message.reportTo);
     }
     return writer;
   },
@@ -784,6 +795,14 @@ export const Directive: MessageFns<Directive> = {
             message.healthChecks.push(HealthCheckAssignment.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reportTo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -808,6 +827,11 @@ export const Directive: MessageFns<Directive> = {
         : globalThis.Array.isArray(object?.health_checks)
         ? object.health_checks.map((e: any) => HealthCheckAssignment.fromJSON(e))
         : [],
+      reportTo: isSet(object.reportTo)
+        ? globalThis.String(object.reportTo)
+        : isSet(object.report_to)
+        ? globalThis.String(object.report_to)
+        : "",
     };
   },
 
@@ -819,6 +843,9 @@ export const Directive: MessageFns<Directive> = {
     if (message.healthChecks?.length) {
       obj.healthChecks = message.healthChecks.map((e) => HealthCheckAssignment.toJSON(e));
     }
+    if (message.reportTo !== "") {
+      obj.reportTo = message.reportTo;
+    }
     return obj;
   },
 
@@ -829,6 +856,7 @@ export const Directive: MessageFns<Directive> = {
     const message = createBaseDirective();
     message.reportIntervalMs = object.reportIntervalMs ?? 0;
     message.healthChecks = object.healthChecks?.map((e) => HealthCheckAssignment.fromPartial(e)) || [];
+    message.reportTo = object.reportTo ?? "";
     return message;
   },
 };
