@@ -179,24 +179,32 @@ describe('HealthCoordinator on a follower', () => {
     const leadership = new Watchable<boolean>(false);
     const health = new Watchable<ReadonlyMap<string, HealthStatus>>(new Map());
     const merged = new Watchable<MergedHealth>();
+    const clock = { t: 1000 };
     const coordinator = new HealthCoordinator(
-      { resources: new Watchable<ResourceSnapshot>(), snapshots: snapshotSource(), health, merged, logger: silentLogger(), now: () => 1000, leadership },
+      { resources: new Watchable<ResourceSnapshot>(), snapshots: snapshotSource(), health, merged, logger: silentLogger(), now: () => clock.t, leadership },
       { probersPerEndpoint: 2, reportIntervalMs: 1000 },
     );
     coordinator.setSnapshot(withStoredStatus(1));
     await Promise.resolve();
-    expect([...health.value!]).toEqual(
-      [
-        [ids[0]!, HealthStatus.HEALTH_STATUS_UNHEALTHY],
-        [ids[1]!, HealthStatus.HEALTH_STATUS_HEALTHY],
-      ].sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1)),
-    );
+    const stored = [
+      [ids[0]!, HealthStatus.HEALTH_STATUS_UNHEALTHY],
+      [ids[1]!, HealthStatus.HEALTH_STATUS_HEALTHY],
+    ].sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1));
+    expect([...health.value!]).toEqual(stored);
 
-    // Leading: its own merge (nobody reported yet: no verdicts).
+    // Leading, before any result can have arrived: the stored verdicts stand (a handover
+    // must not route to an endpoint the previous leader found Unhealthy) ...
     const abort = new AbortController();
     await coordinator.start(abort.signal);
     leadership.publish(true);
-    for (let i = 0; i < 50 && health.value!.size > 0; i++) await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 50 && merged.value?.endpoints.get(targetKey(CLUSTER, ids[0]!))?.health !== 'Unhealthy'; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(merged.value!.endpoints.get(targetKey(CLUSTER, ids[0]!))).toMatchObject({ health: 'Unhealthy', reporters: 0 });
+    expect([...health.value!]).toEqual(stored);
+
+    // ... and once results could have arrived but none did, its own merge decides: no verdicts.
+    clock.t += 3001;
+    coordinator.setSnapshot(withStoredStatus(2));
+    await Promise.resolve();
     expect(health.value!.size).toBe(0);
     abort.abort();
     await coordinator.close();

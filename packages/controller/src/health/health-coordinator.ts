@@ -78,6 +78,12 @@ export class HealthCoordinator extends LoopRunner {
   private states = new Map<string, MergedEndpoint>();
   private snapshot: ResourceSnapshot | undefined;
   private publishScheduled = false;
+  /**
+   * When this replica started leading (or, without an election, started). Until a result can
+   * have arrived, endpoints nobody reported on keep the verdict stored by the previous leader,
+   * so a handover or restart does not turn Unhealthy endpoints back into Unknown (= routed).
+   */
+  private ledSince: number | undefined;
 
   constructor(
     private readonly deps: {
@@ -109,6 +115,7 @@ export class HealthCoordinator extends LoopRunner {
   protected async run(signal: AbortSignal): Promise<void> {
     // Results go stale without any event: re-merge every report interval.
     const ticker = setInterval(() => this.remerge(this.targets.keys()), this.options.reportIntervalMs);
+    this.ledSince = this.now();
     try {
       await Promise.all([
         (async () => {
@@ -121,7 +128,10 @@ export class HealthCoordinator extends LoopRunner {
         (async () => {
           if (!this.deps.leadership) return;
           // Leading or not changes where health comes from: republish.
-          for await (const _ of this.deps.leadership.subscribe(signal)) this.remerge(this.targets.keys(), true);
+          for await (const leading of this.deps.leadership.subscribe(signal)) {
+            this.ledSince = leading ? this.now() : undefined;
+            this.remerge(this.targets.keys(), true);
+          }
         })(),
       ]);
     } finally {
@@ -217,6 +227,7 @@ export class HealthCoordinator extends LoopRunner {
   private remerge(keys: Iterable<string>, force = false): void {
     const now = this.now();
     let changed = force;
+    let stored: Map<string, HealthStatus> | undefined;
     for (const key of keys) {
       const target = this.targets.get(key);
       if (!target) continue;
@@ -225,7 +236,13 @@ export class HealthCoordinator extends LoopRunner {
         const result = this.reporters.get(agent)?.results.get(key);
         if (result) results.push(result);
       }
-      const merged = mergeHealth(results, now, maxResultAge(target.intervalMs, this.options.reportIntervalMs));
+      const maxAge = maxResultAge(target.intervalMs, this.options.reportIntervalMs);
+      let merged = mergeHealth(results, now, maxAge);
+      if (merged.reporters === 0 && this.ledSince !== undefined && now - this.ledSince < maxAge && this.snapshot) {
+        stored ??= storedHealth(this.snapshot);
+        const verdict = stored.get(target.endpointId);
+        if (verdict !== undefined) merged = { health: verdict === HealthStatus.HEALTH_STATUS_UNHEALTHY ? 'Unhealthy' : 'Healthy', reporters: 0 };
+      }
       const before = this.states.get(key);
       if (before && before.health === merged.health && before.reporters === merged.reporters) continue;
       if (before && before.health !== merged.health) {
