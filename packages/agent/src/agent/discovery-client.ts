@@ -225,8 +225,8 @@ export class DiscoveryClient {
   }
 }
 
-/** HTTP/2 keepalive so a dead controller is noticed (protocol doc, "Stream" 8). */
-const CHANNEL_OPTIONS = {
+/** HTTP/2 keepalive so a dead controller is noticed (protocol doc, "Stream" 8). Both streams use it. */
+export const CHANNEL_OPTIONS = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,

@@ -2,6 +2,7 @@ import { credentials, status, type ServiceError, type StatusObject } from '@grpc
 import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type EndpointTraffic, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff } from './backoff.js';
+import { CHANNEL_OPTIONS } from './discovery-client.js';
 
 /** At most this many health results per report; more go in turns (report size stays bounded). */
 export const MAX_HEALTH_RESULTS_PER_REPORT = 4096;
@@ -223,14 +224,6 @@ export class ReportClient {
     this.retry = setTimeout(() => this.connect(), delay);
   }
 }
-
-const CHANNEL_OPTIONS = {
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.initial_reconnect_backoff_ms': 250,
-  'grpc.max_reconnect_backoff_ms': 5_000,
-};
 
 /** A `ReportService.Report` stream over a fresh insecure channel, closed with the stream. */
 export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers): ReportStream {
