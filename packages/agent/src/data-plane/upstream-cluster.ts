@@ -1,4 +1,4 @@
-import { HealthStatus, type Cluster, type Endpoints } from '@sluice/proto';
+import { HealthStatus, type Cluster, type Endpoints, type ProxyProtocolVersion } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { Balancer } from './balancers/balancer.js';
 import { BalancerState, createBalancer } from './balancers/registry.js';
@@ -14,6 +14,9 @@ export interface UpstreamEndpoint {
   readonly id: string;
   readonly weight: number;
   readonly pool: Pool;
+  /** Where L4 listeners connect (HTTP goes through `pool`). */
+  readonly address: string;
+  readonly port: number;
 }
 
 /** A cluster compiled for one version of its Cluster and Endpoints resources. */
@@ -32,6 +35,16 @@ export interface UpstreamCluster {
   readonly affinity: SessionAffinity<UpstreamEndpoint> | undefined;
   /** May `endpoint` take traffic now (healthy per the config, not ejected)? */
   readonly eligible: (endpoint: UpstreamEndpoint) => boolean;
+  /** What L4 listeners need beyond the balancer (HTTP has them in its pools). */
+  readonly l4: UpstreamL4Settings;
+}
+
+export interface UpstreamL4Settings {
+  /** 0 = the L4 default. */
+  readonly connectTimeoutMs: number;
+  /** Circuit breaker max_connections; 0 = no limit. */
+  readonly maxConnections: number;
+  readonly proxyProtocol: ProxyProtocolVersion;
 }
 
 /** A cluster's state that outlives its config versions: breaker counters, outlier history, traffic stats. */
@@ -75,9 +88,11 @@ export function compileCluster(
     id: e.id,
     weight: e.weight,
     pool: pools.get(poolKey(settings[i] as PoolSettings)) as Pool,
+    address: e.address,
+    port: e.port,
     healthy: e.health !== HealthStatus.HEALTH_STATUS_UNHEALTHY,
   }));
-  const members: UpstreamEndpoint[] = all.map(({ id, weight, pool }) => ({ id, weight, pool }));
+  const members: UpstreamEndpoint[] = all.map(({ id, weight, pool, address, port }) => ({ id, weight, pool, address, port }));
   const health = new Map(members.map((e, i) => [e, (all[i] as (typeof all)[number]).healthy]));
   const { breaker, outliers, traffic } = runtime;
   traffic.retain(all.map((e) => e.id));
@@ -102,5 +117,6 @@ export function compileCluster(
     traffic,
     affinity: compileSessionAffinity(cluster.sessionPersistence, members.filter((e) => e.weight > 0)),
     eligible,
+    l4: { connectTimeoutMs: cluster.connectTimeoutMs, maxConnections: cluster.circuitBreaker?.maxConnections ?? 0, proxyProtocol: cluster.proxyProtocol },
   };
 }
