@@ -171,7 +171,7 @@ describe('readProxyHeader', () => {
 
       const short = connect(port, '127.0.0.1');
       short.end('PROXY TCP4 1.2');
-      expect(((await next()).result as Error).message).toMatch(/closed before a complete header/);
+      expect(((await next()).result as Error).message).toMatch(/closed before it was complete/);
 
       const silent = connect(port, '127.0.0.1');
       const silentOutcome = await next();

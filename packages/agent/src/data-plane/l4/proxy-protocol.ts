@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6, type Socket } from 'node:net';
 import { AgentError } from '../../errors.js';
+import { readPrefix } from './read-prefix.js';
 
 /**
  * PROXY protocol v1 (text) and v2 (binary), as HAProxy specifies them
@@ -154,46 +155,15 @@ function formatIPv6(bytes: Buffer): string {
  * socket is destroyed and the promise rejects with AgentError('bad-request').
  */
 export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyInfo> {
-  return new Promise<ProxyInfo>((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    let settled = false;
-    const finish = (err: Error | undefined, info?: ProxyInfo): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-      if (err !== undefined) {
-        socket.destroy();
-        reject(err);
-      } else resolve(info as ProxyInfo);
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while (!settled && (chunk = socket.read() as Buffer | null) !== null) {
-        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-        let result: ParseResult;
-        try {
-          result = parseProxyHeader(buffered);
-        } catch (err) {
-          finish(err as Error);
-          return;
-        }
-        if (result === 'incomplete') continue;
-        if (result.length < buffered.length) socket.unshift(buffered.subarray(result.length));
-        finish(undefined, result.info);
-      }
-    };
-    const onEnd = (): void => finish(new AgentError('bad-request', 'PROXY protocol: connection closed before a complete header'));
-    const onError = (err: Error): void => finish(new AgentError('bad-request', `PROXY protocol: ${err.message}`, { cause: err }));
-    const timer = setTimeout(() => finish(new AgentError('bad-request', `PROXY protocol: no complete header within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('readable', onReadable);
-    socket.on('end', onEnd);
-    socket.on('close', onEnd);
-    socket.on('error', onError);
-  });
+  return readPrefix(
+    socket,
+    (buf) => {
+      const result = parseProxyHeader(buf);
+      return result === 'incomplete' ? result : { value: result.info, consumed: result.length };
+    },
+    timeoutMs,
+    'PROXY protocol header',
+  );
 }
 
 /** "::ffff:1.2.3.4" (a dual-stack socket's IPv4 peer) -> "1.2.3.4"; zone ids dropped. */
