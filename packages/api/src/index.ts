@@ -8,6 +8,7 @@ export { validateResource, specOf } from './validate.js';
 export type { Resource, ValidationResult } from './validate.js';
 export type { Listener, ListenerProtocol } from './schemas/listener.js';
 export type { Route, TCPRoute, UDPRoute, FilterType } from './schemas/route.js';
+export { CACHE_PURGE_ANNOTATION } from './schemas/route.js';
 export type { Upstream, LoadBalancingPolicy } from './schemas/upstream.js';
 export type { Secret } from './schemas/secret.js';
 export type { Agent } from './schemas/agent.js';

@@ -167,6 +167,7 @@ export function translateUpstream(ctx: Context, u: Upstream): DataPlaneResource[
             ttlMs: ms(spec.sessionPersistence.ttl),
           },
     tls: spec.tls === undefined ? undefined : upstreamTls(ctx, u, spec.tls, refs),
+    http2: spec.http2 ?? false,
     proxyProtocol:
       spec.proxyProtocol === undefined
         ? ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED

@@ -1,6 +1,6 @@
 import type { Listener, TCPRoute, UDPRoute } from '@sluice/api';
 import { Protocol, ResourceType, type L4Route, type ListenerLimits, type Listener as WireListener } from '@sluice/proto';
-import { ifSet, reportUnsupported, resolveBackend, useSecret, type Context } from './context.js';
+import { resolveBackend, useSecret, type Context } from './context.js';
 import { makeResource, type DataPlaneResource, type ResourceRef } from './data-plane-resource.js';
 import { ms } from './cluster.js';
 import { nameOf, sourceOf } from './inputs.js';
@@ -98,13 +98,14 @@ export function translateListener(ctx: Context, a: AcceptedListener, l4: TCPRout
     tls:
       tls === undefined || protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH
         ? undefined
-        : { certificateSecrets: a.certificates, minVersion: tls.minVersion ?? '' },
+        : { certificateSecrets: a.certificates, minVersion: tls.minVersion ?? '', maxVersion: tls.maxVersion ?? '', alpnProtocols: [...(tls.alpnProtocols ?? [])] },
     limits: l.spec.limits === undefined ? undefined : limits(l.spec.limits),
     trustedProxies: [...(l.spec.trustedProxies ?? [])].sort(compareStrings),
     acceptProxyProtocol: l.spec.proxyProtocol?.accept ?? false,
     l4Route: l4 === undefined ? undefined : l4Route(ctx, l4, refs),
+    h2c: l.spec.h2c ?? false,
+    accessLog: l.spec.accessLog?.enabled ?? false,
   };
   const sources = l4 === undefined ? [sourceOf(l)] : [sourceOf(l), sourceOf(l4)];
-  reportUnsupported(ctx, l, [ifSet(tls?.maxVersion, 'spec.tls.maxVersion'), ifSet(tls?.alpnProtocols, 'spec.tls.alpnProtocols')]);
   return makeResource(name, { $case: 'listener', value: body }, sources, refs);
 }

@@ -1,4 +1,4 @@
-import type { Listener, Route } from '@sluice/api';
+import { CACHE_PURGE_ANNOTATION, type Listener, type Route } from '@sluice/api';
 import {
   MatchType,
   ResourceType,
@@ -8,7 +8,7 @@ import {
   type RouteTable,
   type VirtualHost,
 } from '@sluice/proto';
-import { ifSet, report, reportUnsupported, resolveBackend, type Context } from './context.js';
+import { report, resolveBackend, type Context } from './context.js';
 import { ms } from './cluster.js';
 import { makeResource, type DataPlaneResource, type ResourceRef } from './data-plane-resource.js';
 import { compareAge, nameOf, refName, sourceOf } from './inputs.js';
@@ -100,8 +100,8 @@ function translateFilter(ctx: Context, route: Route, f: Filter, field: string, r
     case 'Cache': {
       const c = f.cache;
       if (c === undefined) return undefined;
-      reportUnsupported(ctx, route, [ifSet(c.maxEntryBytes, `${field}.cache.maxEntryBytes`)]);
-      return { filter: { $case: 'cache', value: { maxBytes: c.maxBytes, defaultTtlMs: ms(c.defaultTTL) } } };
+      const purgeToken = route.metadata.annotations?.[CACHE_PURGE_ANNOTATION] ?? '';
+      return { filter: { $case: 'cache', value: { maxBytes: c.maxBytes, defaultTtlMs: ms(c.defaultTTL), purgeToken, maxEntryBytes: c.maxEntryBytes ?? 0 } } };
     }
     case 'RateLimit': {
       const r = f.rateLimit;

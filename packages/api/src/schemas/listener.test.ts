@@ -40,6 +40,12 @@ describe('Listener', () => {
     ]);
   });
 
+  it('takes h2c on HTTP listeners only, and an access log on any', () => {
+    expect(errors({ port: 80, protocol: 'HTTP', h2c: true, accessLog: { enabled: true } })).toEqual([]);
+    expect(errors({ port: 443, protocol: 'HTTPS', tls, h2c: true })).toEqual(['spec.h2c: must not be set when protocol is HTTPS: HTTPS offers h2 through tls.alpnProtocols']);
+    expect(errors({ port: 5432, protocol: 'TCP', h2c: true, accessLog: {} })).toEqual(['spec.accessLog.enabled: Required value', 'spec.h2c: must not be set when protocol is TCP']);
+  });
+
   it('reports cross-field problems together with unrelated field problems', () => {
     expect(errors({ port: 70000, protocol: 'HTTPS', trustedProxies: ['10.0.0.0/33', '::1'] })).toEqual([
       'spec.port: must be <= 65535',

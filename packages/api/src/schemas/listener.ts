@@ -63,7 +63,7 @@ const listenerTlsSchema = z
     alpnProtocols: z
       .array(z.enum(['h2', 'http/1.1']))
       .optional()
-      .describe('ALPN protocols offered, in preference order: h2, http/1.1. Unset: [http/1.1].'),
+      .describe('ALPN protocols offered, in preference order: h2, http/1.1. Unset: [h2, http/1.1].'),
   })
   .superRefine((tls, ctx) => {
     if (tls.mode === 'Terminate' && (tls.certificateRefs?.length ?? 0) === 0) {
@@ -125,6 +125,16 @@ export const listenerSpecSchema = z
       .describe('HTTP only. CIDRs (or plain IPs) of proxies in front whose X-Forwarded-For is believed. Unset: none; the client address is the peer address.'),
     proxyProtocol: proxyProtocolAcceptSchema.optional(),
     limits: limitsSchema.optional(),
+    h2c: z
+      .boolean()
+      .optional()
+      .describe('HTTP only. Also accept HTTP/2 without TLS from clients that know the port speaks it (prior knowledge), beside HTTP/1.1. Unset: false.'),
+    accessLog: z
+      .strictObject({
+        enabled: z.boolean().describe('Write one JSON line per request (HTTP) or connection (TCP, UDP, TLS) to the agent\'s standard output.'),
+      })
+      .optional()
+      .describe('Access log of this listener. Unset: off.'),
   })
   // One refinement per concern, each run as soon as the fields it reads are valid.
   .superRefine(
@@ -171,6 +181,15 @@ export const listenerSpecSchema = z
       }
     },
     { when: whenFieldsValid('protocol', 'proxyProtocol') },
+  )
+  .superRefine(
+    (spec, ctx) => {
+      if (spec.h2c === true && spec.protocol !== 'HTTP') {
+        const hint = spec.protocol === 'HTTPS' ? ': HTTPS offers h2 through tls.alpnProtocols' : '';
+        ctx.addIssue({ code: 'custom', path: ['h2c'], message: `must not be set when protocol is ${spec.protocol}${hint}` });
+      }
+    },
+    { when: whenFieldsValid('protocol', 'h2c') },
   )
   .describe('Desired state of a Listener: a port the selected agents open, and how it speaks.');
 

@@ -4,6 +4,9 @@ import { checkedString, cidr, count, duration, headerName, hostname, namespaceNa
 import { envelope, inputStatus, namespacedMetadata, statusSchema } from './resource.js';
 import { parseDuration } from '../duration.js';
 
+/** Set by the purge endpoint to a fresh token; a new token starts the route's caches empty. */
+export const CACHE_PURGE_ANNOTATION = 'sluice.io/cache-purge';
+
 // ---- references -------------------------------------------------------------------------
 
 const parentRefSchema = z

@@ -267,6 +267,10 @@ export const upstreamSpecSchema = z
     dynamicWeights: dynamicWeightsSchema.optional(),
     timeouts: upstreamTimeoutsSchema.default(() => ({ connect: '5s' })),
     tls: upstreamTlsSchema.optional(),
+    http2: z
+      .boolean()
+      .optional()
+      .describe('Speak HTTP/2 to the endpoints: h2 over TLS when tls is set, else h2c with prior knowledge. Needed for gRPC. Unset: false (HTTP/1.1).'),
     proxyProtocol: proxyProtocolSendSchema.optional(),
   })
   .superRefine(

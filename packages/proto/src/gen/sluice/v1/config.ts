@@ -381,6 +381,11 @@ export interface Cluster {
   sessionPersistence?: SessionPersistence | undefined;
   tls?: UpstreamTls | undefined;
   proxyProtocol: ProxyProtocolVersion;
+  /**
+   * Speak HTTP/2 to endpoints: h2 over TLS when tls.enabled, else h2c with prior knowledge.
+   * gRPC backends need it.
+   */
+  http2: boolean;
 }
 
 export interface LoadBalancing {
@@ -646,14 +651,24 @@ export interface Listener {
   trustedProxies: string[];
   acceptProxyProtocol: boolean;
   /** TCP, UDP and TLS passthrough: where connections go. */
-  l4Route?: L4Route | undefined;
+  l4Route?:
+    | L4Route
+    | undefined;
+  /** HTTP only: also accept HTTP/2 with prior knowledge (h2c) on the same port. */
+  h2c: boolean;
+  /** One JSON line per request (HTTP) or connection (L4) on the agent's stdout. */
+  accessLog: boolean;
 }
 
 export interface ListenerTls {
   /** names of Secret resources */
   certificateSecrets: string[];
-  /** "TLSv1.2" | "TLSv1.3" */
+  /** "TLSv1.2" | "TLSv1.3"; "" = TLSv1.2 */
   minVersion: string;
+  /** "TLSv1.2" | "TLSv1.3"; "" = TLSv1.3 */
+  maxVersion: string;
+  /** ALPN protocols offered, in preference order ("h2", "http/1.1"); empty = both, h2 first. */
+  alpnProtocols: string[];
 }
 
 export interface ListenerLimits {
@@ -781,6 +796,13 @@ export interface Compression {
 export interface Cache {
   maxBytes: number;
   defaultTtlMs: number;
+  /**
+   * Changes when the route's cache is purged (the Route annotation sluice.io/cache-purge):
+   * the agent then starts this route's cache empty.
+   */
+  purgeToken: string;
+  /** Largest response body stored; bigger ones pass through uncached. 0 = max_bytes / 16. */
+  maxEntryBytes: number;
 }
 
 export interface RateLimit {
@@ -1036,6 +1058,7 @@ function createBaseCluster(): Cluster {
     sessionPersistence: undefined,
     tls: undefined,
     proxyProtocol: ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED,
+    http2: false,
   };
 }
 
@@ -1073,6 +1096,9 @@ export const Cluster: MessageFns<Cluster> = {
     }
     if (message.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {
       writer.uint32(88).int32(proxyProtocolVersionToNumber(message.proxyProtocol));
+    }
+    if (message.http2 !== false) {
+      writer.uint32(96).bool(message.http2);
     }
     return writer;
   },
@@ -1178,6 +1204,14 @@ export const Cluster: MessageFns<Cluster> = {
             message.proxyProtocol = proxyProtocolVersionFromJSON(reader.int32());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.http2 = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1239,6 +1273,7 @@ export const Cluster: MessageFns<Cluster> = {
         : isSet(object.proxy_protocol)
         ? proxyProtocolVersionFromJSON(object.proxy_protocol)
         : ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED,
+      http2: isSet(object.http2) ? globalThis.Boolean(object.http2) : false,
     };
   },
 
@@ -1277,6 +1312,9 @@ export const Cluster: MessageFns<Cluster> = {
     if (message.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {
       obj.proxyProtocol = proxyProtocolVersionToJSON(message.proxyProtocol);
     }
+    if (message.http2 !== false) {
+      obj.http2 = message.http2;
+    }
     return obj;
   },
 
@@ -1310,6 +1348,7 @@ export const Cluster: MessageFns<Cluster> = {
       : undefined;
     message.tls = (object.tls !== undefined && object.tls !== null) ? UpstreamTls.fromPartial(object.tls) : undefined;
     message.proxyProtocol = object.proxyProtocol ?? ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED;
+    message.http2 = object.http2 ?? false;
     return message;
   },
 };
@@ -3093,6 +3132,8 @@ function createBaseListener(): Listener {
     trustedProxies: [],
     acceptProxyProtocol: false,
     l4Route: undefined,
+    h2c: false,
+    accessLog: false,
   };
 }
 
@@ -3127,6 +3168,12 @@ export const Listener: MessageFns<Listener> = {
     }
     if (message.l4Route !== undefined) {
       L4Route.encode(message.l4Route, writer.uint32(82).fork()).join();
+    }
+    if (message.h2c !== false) {
+      writer.uint32(88).bool(message.h2c);
+    }
+    if (message.accessLog !== false) {
+      writer.uint32(96).bool(message.accessLog);
     }
     return writer;
   },
@@ -3224,6 +3271,22 @@ export const Listener: MessageFns<Listener> = {
             message.l4Route = L4Route.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.h2c = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.accessLog = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3264,6 +3327,12 @@ export const Listener: MessageFns<Listener> = {
         : isSet(object.l4_route)
         ? L4Route.fromJSON(object.l4_route)
         : undefined,
+      h2c: isSet(object.h2c) ? globalThis.Boolean(object.h2c) : false,
+      accessLog: isSet(object.accessLog)
+        ? globalThis.Boolean(object.accessLog)
+        : isSet(object.access_log)
+        ? globalThis.Boolean(object.access_log)
+        : false,
     };
   },
 
@@ -3299,6 +3368,12 @@ export const Listener: MessageFns<Listener> = {
     if (message.l4Route !== undefined) {
       obj.l4Route = L4Route.toJSON(message.l4Route);
     }
+    if (message.h2c !== false) {
+      obj.h2c = message.h2c;
+    }
+    if (message.accessLog !== false) {
+      obj.accessLog = message.accessLog;
+    }
     return obj;
   },
 
@@ -3321,12 +3396,14 @@ export const Listener: MessageFns<Listener> = {
     message.l4Route = (object.l4Route !== undefined && object.l4Route !== null)
       ? L4Route.fromPartial(object.l4Route)
       : undefined;
+    message.h2c = object.h2c ?? false;
+    message.accessLog = object.accessLog ?? false;
     return message;
   },
 };
 
 function createBaseListenerTls(): ListenerTls {
-  return { certificateSecrets: [], minVersion: "" };
+  return { certificateSecrets: [], minVersion: "", maxVersion: "", alpnProtocols: [] };
 }
 
 export const ListenerTls: MessageFns<ListenerTls> = {
@@ -3336,6 +3413,12 @@ export const ListenerTls: MessageFns<ListenerTls> = {
     }
     if (message.minVersion !== "") {
       writer.uint32(18).string(message.minVersion);
+    }
+    if (message.maxVersion !== "") {
+      writer.uint32(26).string(message.maxVersion);
+    }
+    for (const v of message.alpnProtocols) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -3369,6 +3452,22 @@ export const ListenerTls: MessageFns<ListenerTls> = {
             message.minVersion = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.maxVersion = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.alpnProtocols.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3393,6 +3492,16 @@ export const ListenerTls: MessageFns<ListenerTls> = {
         : isSet(object.min_version)
         ? globalThis.String(object.min_version)
         : "",
+      maxVersion: isSet(object.maxVersion)
+        ? globalThis.String(object.maxVersion)
+        : isSet(object.max_version)
+        ? globalThis.String(object.max_version)
+        : "",
+      alpnProtocols: globalThis.Array.isArray(object?.alpnProtocols)
+        ? object.alpnProtocols.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.alpn_protocols)
+        ? object.alpn_protocols.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -3404,6 +3513,12 @@ export const ListenerTls: MessageFns<ListenerTls> = {
     if (message.minVersion !== "") {
       obj.minVersion = message.minVersion;
     }
+    if (message.maxVersion !== "") {
+      obj.maxVersion = message.maxVersion;
+    }
+    if (message.alpnProtocols?.length) {
+      obj.alpnProtocols = message.alpnProtocols;
+    }
     return obj;
   },
 
@@ -3414,6 +3529,8 @@ export const ListenerTls: MessageFns<ListenerTls> = {
     const message = createBaseListenerTls();
     message.certificateSecrets = object.certificateSecrets?.map((e) => e) || [];
     message.minVersion = object.minVersion ?? "";
+    message.maxVersion = object.maxVersion ?? "";
+    message.alpnProtocols = object.alpnProtocols?.map((e) => e) || [];
     return message;
   },
 };
@@ -5335,7 +5452,7 @@ export const Compression: MessageFns<Compression> = {
 };
 
 function createBaseCache(): Cache {
-  return { maxBytes: 0, defaultTtlMs: 0 };
+  return { maxBytes: 0, defaultTtlMs: 0, purgeToken: "", maxEntryBytes: 0 };
 }
 
 export const Cache: MessageFns<Cache> = {
@@ -5345,6 +5462,12 @@ export const Cache: MessageFns<Cache> = {
     }
     if (message.defaultTtlMs !== 0) {
       writer.uint32(16).uint32(message.defaultTtlMs);
+    }
+    if (message.purgeToken !== "") {
+      writer.uint32(26).string(message.purgeToken);
+    }
+    if (message.maxEntryBytes !== 0) {
+      writer.uint32(32).uint64(message.maxEntryBytes);
     }
     return writer;
   },
@@ -5378,6 +5501,22 @@ export const Cache: MessageFns<Cache> = {
             message.defaultTtlMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.purgeToken = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxEntryBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5402,6 +5541,16 @@ export const Cache: MessageFns<Cache> = {
         : isSet(object.default_ttl_ms)
         ? globalThis.Number(object.default_ttl_ms)
         : 0,
+      purgeToken: isSet(object.purgeToken)
+        ? globalThis.String(object.purgeToken)
+        : isSet(object.purge_token)
+        ? globalThis.String(object.purge_token)
+        : "",
+      maxEntryBytes: isSet(object.maxEntryBytes)
+        ? globalThis.Number(object.maxEntryBytes)
+        : isSet(object.max_entry_bytes)
+        ? globalThis.Number(object.max_entry_bytes)
+        : 0,
     };
   },
 
@@ -5413,6 +5562,12 @@ export const Cache: MessageFns<Cache> = {
     if (message.defaultTtlMs !== 0) {
       obj.defaultTtlMs = Math.round(message.defaultTtlMs);
     }
+    if (message.purgeToken !== "") {
+      obj.purgeToken = message.purgeToken;
+    }
+    if (message.maxEntryBytes !== 0) {
+      obj.maxEntryBytes = Math.round(message.maxEntryBytes);
+    }
     return obj;
   },
 
@@ -5423,6 +5578,8 @@ export const Cache: MessageFns<Cache> = {
     const message = createBaseCache();
     message.maxBytes = object.maxBytes ?? 0;
     message.defaultTtlMs = object.defaultTtlMs ?? 0;
+    message.purgeToken = object.purgeToken ?? "";
+    message.maxEntryBytes = object.maxEntryBytes ?? 0;
     return message;
   },
 };
