@@ -13,6 +13,8 @@ import { DEFAULT_REPORT_INTERVAL_MS, HealthCoordinator, type MergedHealth } from
 import { ReportServer, type ReportRoute } from './health/report-server.js';
 import { LeaderOnly, createLeaderElector } from './leader/index.js';
 import type { Logger } from './logger.js';
+import { ControllerMetrics } from './metrics/controller-metrics.js';
+import { instrumentStore } from './metrics/instrumented-store.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceCache } from './resources/resource-cache.js';
 import { ResourceService } from './resources/resource-service.js';
@@ -43,11 +45,13 @@ export interface RunningController {
  * and the admin API over the resource service. Holds no logic of its own.
  */
 export async function startController(options: ControllerOptions, logger: Logger): Promise<RunningController> {
-  const store: Store = await openStore(
+  const metrics = new ControllerMetrics();
+  const opened: Store = await openStore(
     options.store === 'embedded'
       ? { kind: 'embedded', dataDir: options.dataDir }
       : { kind: 'etcd', endpoints: options.etcdEndpoints, prefix: options.etcdPrefix },
   );
+  const store = instrumentStore(opened, metrics);
   const prefix = options.store === 'embedded' ? '' : options.etcdPrefix;
   const resources = new ResourceService(store, { prefix });
   const cache = new ResourceCache(store, resources.keys.all(), logger);
@@ -92,7 +96,8 @@ export async function startController(options: ControllerOptions, logger: Logger
   reports.setRoute(route());
   const agents = new AgentRegistry(resources, id, logger);
   const leaderOnly = (name: string, create: () => Runner) => new LeaderOnly(name, leadership, create, logger);
-  const discovery = new DiscoveryServer(snapshots, agents, logger);
+  const discovery = new DiscoveryServer(snapshots, agents, logger, metrics);
+  metrics.setSources({ connectedAgents: () => discovery.size, isLeader: () => elector.isLeader() });
   const runners: Runner[] = [
     cache,
     snapshots,
@@ -103,7 +108,7 @@ export async function startController(options: ControllerOptions, logger: Logger
     coordinator,
     // Not gated: every replica serves the weights in the store; only the leader runs the
     // engine and writes status (it restarts from the store's factors on each new term).
-    new EndpointStatusWriter(merged, resources, logger, { stats: aggregator, weights, isLeader: elector.isLeader }),
+    new EndpointStatusWriter(merged, resources, logger, { stats: aggregator, weights, isLeader: elector.isLeader, weightUpdates: metrics.weightUpdates }),
   ];
 
   const abort = new AbortController();
@@ -117,7 +122,7 @@ export async function startController(options: ControllerOptions, logger: Logger
   let server: Server;
   try {
     const leaderState = () => ({ id, leader: elector.isLeader(), leaderId: elector.leaderId });
-    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState }), options.admin.host, options.admin.port);
+    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState, metrics }), options.admin.host, options.admin.port);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {

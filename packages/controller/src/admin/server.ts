@@ -17,13 +17,15 @@ export interface AdminServerOptions {
   logger: Logger;
   /** This replica's id and whether it leads (GET /leader); absent: always the leader. */
   leadership?: () => { id: string; leader: boolean; leaderId: string };
+  /** Prometheus exposition for GET /metrics (metrics/controller-metrics.ts); absent: 404. */
+  metrics?: { readonly contentType: string; metrics(): Promise<string> };
 }
 
 /**
  * The admin REST API (docs/admin-api.md): Kubernetes paths, verbs, Status errors, watch as
  * newline-delimited JSON. It holds no state; every request goes to the ResourceService.
  */
-export function createAdminApp({ resources, logger, leadership }: AdminServerOptions): express.Express {
+export function createAdminApp({ resources, logger, leadership, metrics }: AdminServerOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -41,6 +43,13 @@ export function createAdminApp({ resources, logger, leadership }: AdminServerOpt
       res.status(503).type('text/plain').send(`not ready: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
+
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      const body = await metrics.metrics();
+      res.set('cache-control', 'no-store').type(metrics.contentType).send(body);
+    });
+  }
 
   app.get('/version', (_req, res) => {
     res.json({ version: VERSION, apiVersion: API_VERSION, store: resources.store.kind, node: process.version });

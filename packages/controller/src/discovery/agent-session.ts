@@ -26,6 +26,7 @@ interface Rejection extends Held {
 interface InFlight {
   nonce: string;
   revision: number;
+  snapshotVersion: string;
   resources: readonly ServedResource[];
   removed: readonly ResourceKey[];
 }
@@ -63,6 +64,11 @@ export class AgentSession {
   /** Whether a response is waiting for its ACK/NACK. */
   get waiting(): boolean {
     return this.inFlight !== undefined;
+  }
+
+  /** Snapshot version of the response in flight (undefined when none). */
+  get inFlightVersion(): string | undefined {
+    return this.inFlight?.snapshotVersion;
   }
 
   /**

@@ -2,6 +2,7 @@ import { status as Status, type Server, type ServerDuplexStream } from '@grpc/gr
 import { API_VERSION, validateResource } from '@sluice/api';
 import { protocolVersionToNumber, ProtocolVersion, type DiscoveryRequest, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
+import { typeLabel, type ControllerMetrics } from '../metrics/controller-metrics.js';
 import { AgentSession, type AgentNack } from './agent-session.js';
 import type { SnapshotSource } from './snapshot-cache.js';
 import { DISCOVERY_SERVICE, type IncomingRequest, type OutgoingResponse } from './wire.js';
@@ -50,11 +51,14 @@ interface AgentStream {
 export class DiscoveryServer {
   private readonly streams = new Map<string, AgentStream>();
   private counter = 0;
+  /** When each snapshot version was first offered (convergence = that -> an agent's ACK). */
+  private readonly offeredAt = new Map<string, number>();
 
   constructor(
     private readonly source: SnapshotSource,
     private readonly tracker: AgentTracker | undefined,
     private readonly logger: Logger,
+    private readonly metrics?: Pick<ControllerMetrics, 'configPushes' | 'configPushBytes' | 'convergence' | 'nacks'>,
   ) {}
 
   /** Adds the service to a gRPC server (pass to `listenGrpc`). */
@@ -129,13 +133,21 @@ export class DiscoveryServer {
     for await (const _ of this.source.translations.subscribe(stream.abort.signal)) {
       const snapshot = this.source.snapshotFor(stream.node.labels);
       if (!snapshot || stream.abort.signal.aborted) continue;
+      this.noteOffered(snapshot.version);
       this.send(stream, stream.session.offer(snapshot));
       this.report(stream, true);
     }
   }
 
   private answer(stream: AgentStream, request: DiscoveryRequest): void {
+    const answered = stream.session.inFlightVersion;
     const result = stream.session.answer(request);
+    if (!result.ignored && this.metrics) {
+      const offered = answered === undefined ? undefined : this.offeredAt.get(answered);
+      // A NACK is an answer, not convergence: the agent keeps its previous version.
+      if (offered !== undefined && request.errors.length === 0) this.metrics.convergence.observe((performance.now() - offered) / 1000);
+      for (const e of request.errors) if (e.key) this.metrics.nacks.inc({ type: typeLabel(e.key.type) });
+    }
     if (result.ignored) this.logger.debug('agent request ignored', { id: stream.id, reason: result.ignored });
     else this.logger.debug('agent answered', { id: stream.id, nonce: request.responseNonce, rejected: request.errors.length });
     if (result.unknownErrors.length > 0) {
@@ -161,6 +173,20 @@ export class DiscoveryServer {
       removed: response.removed.length,
     });
     stream.call.write(response);
+    if (this.metrics) {
+      for (const r of response.resources) {
+        const type = typeLabel(r.type);
+        this.metrics.configPushes.inc({ type });
+        this.metrics.configPushBytes.inc({ type }, r.encoded.length);
+      }
+    }
+  }
+
+  private noteOffered(version: string): void {
+    if (!this.metrics || this.offeredAt.has(version)) return;
+    this.offeredAt.set(version, performance.now());
+    // Bounded: agents converge within a few versions; older ones only age out of the map.
+    if (this.offeredAt.size > 256) this.offeredAt.delete(this.offeredAt.keys().next().value as string);
   }
 
   private release(stream: AgentStream): void {

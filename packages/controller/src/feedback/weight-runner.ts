@@ -168,6 +168,8 @@ export interface WeightRunnerDeps {
   now?: () => number;
   /** How often due upstreams are looked for. Default 250 ms. */
   tickMs?: number;
+  /** Counts upstreams whose weights the engine moved (sluice_controller_weight_updates_total). */
+  weightUpdates?: { inc(): void };
 }
 
 /**
@@ -279,6 +281,7 @@ export class EndpointStatusWriter extends LoopRunner {
           options: engineOptions(object),
           now,
         });
+        if (result.changed.size > 0) this.deps.weightUpdates?.inc();
         if (result.changed.size > 0) this.logger.debug('dynamic weights moved', { upstream: key, reference: result.referenceMs, factors: Object.fromEntries(result.factors) });
         state.factors = result.factors;
       }
