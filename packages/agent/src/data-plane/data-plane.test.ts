@@ -656,14 +656,14 @@ describe('DataPlane config changes', () => {
     const dp = dataPlane();
     await dp.apply({ resources: config([vhost(['*'], [route('default/r/rule/0/match/0', 'default/a')])], [a, b]), removed: [] });
     const bad = routeTableResource(LISTENER, [
-      vhost(['*'], [route('default/r/rule/0/match/0', 'default/b', { filters: [{ filter: { $case: 'compression', value: { algorithms: ['gzip'], minBytes: 0, contentTypes: [] } } }] })]),
+      vhost(['*'], [route('default/r/rule/0/match/0', 'default/b', { filters: [{ filter: { $case: 'compression', value: { algorithms: ['lzma'], minBytes: 0, contentTypes: [] } } }] })]),
     ]);
     const errors = await dp.apply({ resources: [bad], removed: [] });
     expect(errors).toEqual([
       {
         key: { type: ResourceType.RESOURCE_TYPE_ROUTE_TABLE, name: LISTENER },
         version: bad.version,
-        message: expect.stringContaining('filter Compression is not supported by this agent version'),
+        message: expect.stringContaining('filters[0].algorithms[0]: unknown algorithm "lzma"'),
         sources: [{ kind: 'Route', namespace: 'default', name: 'r' }],
       },
     ]);

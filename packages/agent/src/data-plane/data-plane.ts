@@ -3,6 +3,7 @@ import { ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type 
 import type { Pool } from 'undici';
 import type { BreakerStats } from './circuit-breaker.js';
 import { drainTraffic } from './endpoint-stats.js';
+import { FilterState } from './filters/filter-state.js';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
 import { keyOf, keyString, typeOf } from './resource-keys.js';
@@ -68,6 +69,8 @@ export class DataPlane {
   /** Per cluster name, across versions: circuit-breaker counters and outlier-detection state. */
   private clusterRuntimes = new Map<string, ClusterRuntime>();
   private trusted = new Map<string, { version: string; list: BlockList | undefined }>();
+  /** Cache stores and rate-limit buckets, kept across versions of the routes that use them. */
+  private readonly filterState = new FilterState();
   private readonly listenerManager: ListenerManager;
   private readonly pools = new UpstreamPools();
   private queue: Promise<unknown> = Promise.resolve();
@@ -228,6 +231,7 @@ export class DataPlane {
     this.pools.commit(nextPools);
     this.applied = candidate;
     this.routeTables = routeTables;
+    this.filterState.retain(routeTables);
     this.clusters = clusters;
     for (const name of this.clusterRuntimes.keys()) if (!clusters.has(name)) this.clusterRuntimes.delete(name);
     this.trusted = trusted;
@@ -252,7 +256,7 @@ export class DataPlane {
   private compileRouteTable(resource: Resource, table: RouteTable): { version: string; compiled: CompiledRouteTable } {
     const cached = this.routeTables.get(resource.name);
     if (cached !== undefined && cached.version === resource.version) return cached;
-    return { version: resource.version, compiled: new CompiledRouteTable(table) };
+    return { version: resource.version, compiled: new CompiledRouteTable(table, this.filterState.scope(resource.name, resource.version)) };
   }
 
   private compileCluster(resource: Resource, cluster: Cluster, endpoints: Resource | undefined, pools: ReadonlyMap<string, Pool>): CompiledClusterEntry {

@@ -3,6 +3,7 @@ import type { BlockList } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
+import { ANSWERED, onEdgeRequest, type EdgeExchange } from './filters/edge.js';
 import { normalizePath } from './normalize-path.js';
 import { isReplaySafe } from './retry-policy.js';
 import { LazyQuery, normalizeHost } from './router.js';
@@ -101,6 +102,12 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
     sendError(res, 404, `no route for host "${host ?? ''}" path "${path}"`);
     return;
   }
+  let edge: EdgeExchange | undefined;
+  if (route.filters.edge !== undefined) {
+    const outcome = onEdgeRequest(route.filters.edge, req, res, view.trustedProxies, `${normalizeHost(host ?? '')}${path}${search}`);
+    if (outcome === ANSWERED) return;
+    edge = outcome;
+  }
   const redirect = route.filters.redirect;
   if (redirect !== undefined) {
     const hostHeader = host ?? '';
@@ -113,7 +120,7 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
   }
   // The unchanged origin-form target is forwarded as it came (no new string).
   const upstreamPath = route.filters.rewrite === undefined ? (path === rawPath && target === url ? url : path + search) : route.filters.rewrite.rewritePath(path, route.prefix) + search;
-  new Exchange(view, limits, route, req, res, upstreamPath, host).start();
+  new Exchange(view, limits, route, req, res, upstreamPath, host, edge).start();
 }
 
 /**
@@ -188,6 +195,8 @@ class Exchange {
     readonly res: ServerResponse,
     private readonly upstreamPath: string,
     host: string | undefined,
+    /** Cache and Compression on the way back (edge.ts). */
+    readonly edge: EdgeExchange | undefined,
   ) {
     const cl = req.headers['content-length'];
     this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined ? req : null;
@@ -229,6 +238,7 @@ class Exchange {
     if (outHost !== undefined) out.push('host', outHost);
     const modifier = this.route.filters.requestHeaders;
     if (modifier !== undefined) out = modifier.applyToList(out);
+    this.edge?.addRequestHeaders(out);
     return out;
   }
 
@@ -504,6 +514,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (typeof connection === 'string') {
       for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
     }
+    if (exchange.edge !== undefined) statusCode = exchange.edge.onResponse(statusCode, headers);
     const cookie = exchange.affinityCookie(this.endpoint);
     if (cookie !== undefined) {
       const set = headers['set-cookie'];
@@ -515,10 +526,10 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.live()) return;
-    const res = this.exchange.res;
-    if (!res.write(chunk) && !controller.paused) {
+    const out = this.exchange.edge?.writer ?? this.exchange.res;
+    if (!out.write(chunk) && !controller.paused) {
       controller.pause();
-      res.once('drain', this.exchange.onDrain);
+      out.once('drain', this.exchange.onDrain);
     }
   }
 
@@ -527,7 +538,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.end(true);
     const exchange = this.exchange;
     exchange.done();
-    exchange.res.end();
+    (exchange.edge?.writer ?? exchange.res).end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

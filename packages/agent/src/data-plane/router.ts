@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { MatchType, type HeaderMatch, type HttpRoute, type QueryParamMatch, type RouteTable, type Source, type VirtualHost } from '@sluice/proto';
+import { EPHEMERAL_SCOPE, type FilterScope } from './filters/filter-state.js';
 import { compileRouteFilters, type RouteFilters } from './filters/route-filters.js';
 import { SmoothWeighted } from './balancers/weighted-round-robin.js';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.js';
@@ -45,7 +46,7 @@ export class CompiledRoute {
   private readonly headers: readonly ValueMatcher[];
   readonly query: readonly ValueMatcher[];
 
-  constructor(route: HttpRoute) {
+  constructor(route: HttpRoute, scope: FilterScope = EPHEMERAL_SCOPE) {
     this.name = route.name;
     this.source = route.source;
     const path = route.match?.path;
@@ -75,7 +76,7 @@ export class CompiledRoute {
     this.method = route.match?.method ?? '';
     this.headers = (route.match?.headers ?? []).map(valueMatcher);
     this.query = (route.match?.queryParams ?? []).map(valueMatcher);
-    this.filters = compileRouteFilters(route.filters);
+    this.filters = compileRouteFilters(route.filters, route.name, scope);
     this.backends = new SmoothWeighted(route.backends.filter((b) => b.weight > 0).map((b) => ({ cluster: b.cluster, weight: b.weight })));
     this.retry = compileRetryPolicy(route.retry);
     this.requestTimeoutMs = route.requestTimeoutMs;
@@ -142,9 +143,9 @@ export class LazyQuery {
 export class CompiledVirtualHost {
   readonly name: string;
   readonly routes: readonly CompiledRoute[];
-  constructor(vhost: VirtualHost) {
+  constructor(vhost: VirtualHost, scope: FilterScope = EPHEMERAL_SCOPE) {
     this.name = vhost.name;
-    this.routes = vhost.routes.map((r) => new CompiledRoute(r));
+    this.routes = vhost.routes.map((r) => new CompiledRoute(r, scope));
   }
 
   match(method: string, path: string, headers: IncomingHttpHeaders, query: LazyQuery): CompiledRoute | undefined {
@@ -161,10 +162,11 @@ export class CompiledRouteTable {
   private readonly wildcards: { suffix: string; vhost: CompiledVirtualHost }[] = [];
   private readonly any: CompiledVirtualHost | undefined;
 
-  constructor(table: RouteTable) {
+  /** `scope`: where route filters keep state across versions (the data plane's FilterState). */
+  constructor(table: RouteTable, scope: FilterScope = EPHEMERAL_SCOPE) {
     let any: CompiledVirtualHost | undefined;
     for (const vh of table.virtualHosts) {
-      const compiled = new CompiledVirtualHost(vh);
+      const compiled = new CompiledVirtualHost(vh, scope);
       for (const raw of vh.domains) {
         const domain = raw.toLowerCase();
         // The first virtual host to claim a domain keeps it (the translator sorts them).

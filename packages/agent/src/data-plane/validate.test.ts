@@ -23,16 +23,38 @@ describe('validateResource', () => {
   });
 
   it.each([
-    ['compression', { algorithms: [], minBytes: 0, contentTypes: [] }, 'Compression'],
-    ['cache', { maxBytes: 1, defaultTtlMs: 1 }, 'Cache'],
-    ['rateLimit', { requestsPerSecond: 1, burst: 1 }, 'RateLimit'],
-    ['ipAccess', { allow: [], deny: [] }, 'IpAccess'],
     ['requestMirror', { cluster: 'x', percent: 1 }, 'RequestMirror'],
   ] as const)('rejects the %s filter this agent version does not implement', ($case, value, name) => {
     const filters = [{ filter: { $case, value } }] as unknown as ReturnType<typeof route>['filters'];
     const rejection = validateResource(table(['default/shop/rule/0/match/0', 'default/a', { filters }]));
     expect(rejection?.message).toContain(`filters[0]: filter ${name} is not supported by this agent version`);
     expect(rejection?.sources).toEqual([{ kind: 'Route', namespace: 'default', name: 'shop' }]);
+  });
+
+  it.each([
+    ['compression', { algorithms: ['gzip', 'lzma'], minBytes: 0, contentTypes: [] }, 'algorithms[1]: unknown algorithm "lzma"'],
+    ['compression', { algorithms: [], minBytes: 0, contentTypes: ['text'] }, 'content_types[0]: "text" is not a content type'],
+    ['cache', { maxBytes: 0, defaultTtlMs: 1, purgeToken: '', maxEntryBytes: 0 }, 'max_bytes: must be > 0'],
+    ['cache', { maxBytes: 10, defaultTtlMs: 1, purgeToken: '', maxEntryBytes: 11 }, 'max_entry_bytes: must not exceed max_bytes'],
+    ['rateLimit', { requestsPerSecond: 0, burst: 1 }, 'requests_per_second: must be > 0'],
+    ['rateLimit', { requestsPerSecond: 1, burst: 1, key: { key: { $case: 'header', value: 'bad header' } } }, 'key.header: "bad header" is not a header name'],
+    ['rateLimit', { requestsPerSecond: 1, burst: 1, key: { key: { $case: 'cookie', value: 'c' } } }, 'key: rate limiting by cookie is not supported'],
+    ['ipAccess', { allow: [], deny: [] }, 'allow: set allow, deny or both'],
+    ['ipAccess', { allow: ['10.0.0.0/8'], deny: ['10.0.0.0/33'] }, 'deny[0]: "10.0.0.0/33" is not an IP address or CIDR'],
+  ] as const)('rejects a bad %s filter, naming the field', ($case, value, message) => {
+    const filters = [{ filter: { $case, value } }] as unknown as ReturnType<typeof route>['filters'];
+    const rejection = validateResource(table(['default/shop/rule/0/match/0', 'default/a', { filters }]));
+    expect(rejection?.message).toContain(`filters[0].${message}`);
+  });
+
+  it('accepts the edge filters with sensible settings, zstd included', () => {
+    const filters = [
+      { filter: { $case: 'compression', value: { algorithms: ['zstd', 'br', 'gzip', 'deflate'], minBytes: 0, contentTypes: ['text/*', 'application/json'] } } },
+      { filter: { $case: 'cache', value: { maxBytes: 1000, defaultTtlMs: 0, purgeToken: 'x', maxEntryBytes: 0 } } },
+      { filter: { $case: 'rateLimit', value: { requestsPerSecond: 5, burst: 10, key: { key: { $case: 'header', value: 'x-api-key' } } } } },
+      { filter: { $case: 'ipAccess', value: { allow: ['10.0.0.0/8', '::1'], deny: [] } } },
+    ] as unknown as ReturnType<typeof route>['filters'];
+    expect(validateResource(table(['default/shop/rule/0/match/0', 'default/a', { filters }]))).toBeUndefined();
   });
 
   it('rejects listeners other than HTTP, and bad ports, addresses and CIDRs', () => {

@@ -8,6 +8,7 @@ import {
   type Cluster,
   type Endpoints,
   type HeaderModifier,
+  type HttpFilter,
   type HttpRoute,
   type Listener,
   type Resource,
@@ -16,6 +17,7 @@ import {
   type Source,
 } from '@sluice/proto';
 import { parseLoadBalancing } from './balancers/registry.js';
+import { KNOWN_ALGORITHMS } from './filters/compression.js';
 import { FILTER_NAMES, SUPPORTED_FILTERS } from './filters/route-filters.js';
 import { validateOutlierDetection } from './outlier-detection.js';
 import { RETRY_CONDITIONS } from './retry-policy.js';
@@ -250,7 +252,11 @@ function validateRoute(route: HttpRoute): string | undefined {
       case 'compression':
       case 'cache':
       case 'rateLimit':
-      case 'ipAccess':
+      case 'ipAccess': {
+        const problem = edgeFilterProblem(filter);
+        if (problem !== undefined) return `${at}.${problem}`;
+        break;
+      }
       case 'requestMirror':
         break;
     }
@@ -264,6 +270,59 @@ function validateRoute(route: HttpRoute): string | undefined {
     if (!RETRY_ON.has(on)) return `retry.on[${i}]: unknown condition "${on}" (${RETRY_CONDITIONS.join(', ')})`;
   }
   return undefined;
+}
+
+const MEDIA_RANGE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/(?:\*|[!#$%&'*+\-.^_`|~0-9A-Za-z]+)$/;
+
+/** Compression, Cache, RateLimit, IpAccess: the fields the agent relies on. */
+function edgeFilterProblem(filter: NonNullable<HttpFilter['filter']>): string | undefined {
+  switch (filter.$case) {
+    case 'compression': {
+      // zstd is accepted everywhere and used only where Node has it (22.15+): one config for a mixed fleet.
+      for (const [i, a] of filter.value.algorithms.entries()) {
+        if (!KNOWN_ALGORITHMS.has(a.toLowerCase())) return `algorithms[${i}]: unknown algorithm "${a}" (br, gzip, deflate, zstd)`;
+      }
+      for (const [i, t] of filter.value.contentTypes.entries()) {
+        if (!MEDIA_RANGE.test(t.trim())) return `content_types[${i}]: "${t}" is not a content type like text/html or text/*`;
+      }
+      return undefined;
+    }
+    case 'cache':
+      if (!Number.isSafeInteger(filter.value.maxBytes) || filter.value.maxBytes <= 0) return 'max_bytes: must be > 0';
+      if (filter.value.maxEntryBytes > filter.value.maxBytes) return 'max_entry_bytes: must not exceed max_bytes';
+      return undefined;
+    case 'rateLimit': {
+      const r = filter.value;
+      if (r.requestsPerSecond <= 0) return 'requests_per_second: must be > 0';
+      const key = r.key?.key;
+      switch (key?.$case) {
+        case undefined:
+        case 'sourceIp':
+          return undefined;
+        case 'header':
+          return TOKEN.test(key.value) ? undefined : `key.header: "${key.value}" is not a header name`;
+        case 'cookie':
+        case 'queryParameter':
+          return `key: rate limiting by ${key.$case === 'cookie' ? 'cookie' : 'query parameter'} is not supported by this agent version`;
+      }
+      return undefined;
+    }
+    case 'ipAccess': {
+      if (filter.value.allow.length === 0 && filter.value.deny.length === 0) return 'allow: set allow, deny or both';
+      for (const kind of ['allow', 'deny'] as const) {
+        for (const [i, cidr] of filter.value[kind].entries()) {
+          if (parseCidr(cidr) === undefined) return `${kind}[${i}]: "${cidr}" is not an IP address or CIDR`;
+        }
+      }
+      return undefined;
+    }
+    case 'requestHeaderModifier':
+    case 'responseHeaderModifier':
+    case 'urlRewrite':
+    case 'requestRedirect':
+    case 'requestMirror':
+      return undefined;
+  }
 }
 
 function headerModifierProblem(m: HeaderModifier): string | undefined {

@@ -1,5 +1,11 @@
 import type { HttpFilter } from '@sluice/proto';
+import { CompiledCache } from './cache.js';
+import { CompiledCompression } from './compression.js';
+import type { EdgeFilters } from './edge.js';
+import { EPHEMERAL_SCOPE, type FilterScope } from './filter-state.js';
 import { CompiledHeaderModifier } from './header-modifier.js';
+import { CompiledIpAccess } from './ip-access.js';
+import type { RateLimiter } from './rate-limit.js';
 import { CompiledRequestRedirect } from './request-redirect.js';
 import { CompiledUrlRewrite } from './url-rewrite.js';
 
@@ -9,6 +15,8 @@ export interface RouteFilters {
   readonly responseHeaders: CompiledHeaderModifier | undefined;
   readonly rewrite: CompiledUrlRewrite | undefined;
   readonly redirect: CompiledRequestRedirect | undefined;
+  /** IPAccess, RateLimit, Cache, Compression (see edge.ts); undefined when the route has none. */
+  readonly edge: EdgeFilters | undefined;
 }
 
 /** Filter names as users write them (Gateway API `type`), for messages. */
@@ -27,9 +35,23 @@ export const FILTER_NAMES = {
 export type FilterCase = keyof typeof FILTER_NAMES;
 
 /** Implemented by this agent version; validate rejects the rest by name. */
-export const SUPPORTED_FILTERS: ReadonlySet<FilterCase> = new Set(['requestHeaderModifier', 'responseHeaderModifier', 'urlRewrite', 'requestRedirect']);
+export const SUPPORTED_FILTERS: ReadonlySet<FilterCase> = new Set([
+  'requestHeaderModifier',
+  'responseHeaderModifier',
+  'urlRewrite',
+  'requestRedirect',
+  'compression',
+  'cache',
+  'rateLimit',
+  'ipAccess',
+]);
 
-export function compileRouteFilters(filters: readonly HttpFilter[]): RouteFilters {
+/** `scope` holds the state that outlives a version (cache stores, rate-limit buckets), per route name. */
+export function compileRouteFilters(filters: readonly HttpFilter[], routeName = '', scope: FilterScope = EPHEMERAL_SCOPE): RouteFilters {
+  let ipAccess: CompiledIpAccess | undefined;
+  let rateLimit: RateLimiter | undefined;
+  let cache: CompiledCache | undefined;
+  let compression: CompiledCompression | undefined;
   let requestHeaders: CompiledHeaderModifier | undefined;
   let responseHeaders: CompiledHeaderModifier | undefined;
   let rewrite: CompiledUrlRewrite | undefined;
@@ -49,13 +71,22 @@ export function compileRouteFilters(filters: readonly HttpFilter[]): RouteFilter
         redirect = new CompiledRequestRedirect(filter.value);
         break;
       case 'compression':
+        compression = new CompiledCompression(filter.value);
+        break;
       case 'cache':
+        cache = new CompiledCache(filter.value, scope.cacheStore(routeName, filter.value));
+        break;
       case 'rateLimit':
+        rateLimit = scope.rateLimiter(routeName, filter.value);
+        break;
       case 'ipAccess':
+        ipAccess = new CompiledIpAccess(filter.value);
+        break;
       case 'requestMirror':
       case undefined:
         break;
     }
   }
-  return { requestHeaders, responseHeaders, rewrite, redirect };
+  const edge = ipAccess !== undefined || rateLimit !== undefined || cache !== undefined || compression !== undefined ? { ipAccess, rateLimit, cache, compression, responseHeaders } : undefined;
+  return { requestHeaders, responseHeaders, rewrite, redirect, edge };
 }
