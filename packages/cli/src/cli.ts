@@ -8,6 +8,7 @@ import { registerDiff } from './commands/diff.js';
 import { registerEdit } from './commands/edit.js';
 import { registerExplain } from './commands/explain.js';
 import { registerGet } from './commands/get.js';
+import { registerPurge } from './commands/purge.js';
 import { registerTop } from './commands/top.js';
 import { registerTranslate } from './commands/translate.js';
 import { registerVersion } from './commands/version.js';
@@ -41,6 +42,7 @@ export function buildProgram(session: Session): Command {
   registerEdit(program, session);
   registerExplain(program, session);
   registerTop(program, session);
+  registerPurge(program, session);
   registerTranslate(program, session);
   registerConfig(program, session);
   registerVersion(program, session);

@@ -5,6 +5,7 @@ import { ControllerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { VERSION } from '../version.js';
+import { registerPurge } from './purge.js';
 import { toStatus } from './status.js';
 
 /** Largest accepted request body: Kubernetes' limit, above etcd's default request size. */
@@ -131,6 +132,7 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
     const kind = namespaced(kindFor(req.params.plural));
     res.json(await resources.delete(writable(kind), req.params.namespace, req.params.name, { dryRun: dryRun(req) }));
   });
+  registerPurge(app, resources);
   app.all(`${ns}/:name/status`, () => {
     throw new ControllerError('method-not-allowed', 'status is written only by the controller');
   });
