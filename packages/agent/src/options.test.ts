@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { parseAgentArgs, sanitizeId } from './options.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPki, tempDir, type TempDir, type TestPki } from '@sluice/testing';
+import { parseAgentArgs, sanitizeId, type AgentOptions } from './options.js';
 
 const defaults = { hostname: 'Edge_Host.example.com', cores: 4 };
 const parse = (...argv: string[]) => parseAgentArgs(argv, defaults);
@@ -108,5 +111,38 @@ describe('sanitizeId', () => {
     ['x'.repeat(70), 'x'.repeat(63)],
   ])('%s -> %s', (name, id) => {
     expect(sanitizeId(name)).toBe(id);
+  });
+});
+
+describe('parseAgentArgs --tls-*', () => {
+  let dir: TempDir;
+  let pki: TestPki;
+  beforeAll(async () => {
+    dir = await tempDir();
+    pki = await createTestPki(dir.path);
+  });
+  afterAll(() => dir?.[Symbol.asyncDispose]());
+  const c = ['--controller', '127.0.0.1:9081'];
+
+  it('is off without flags; a CA alone verifies the controller; all three add the client certificate', async () => {
+    expect(parse(...c)).not.toHaveProperty('tls');
+    expect(parse(...c, '--tls-ca', pki.ca.cert)).toMatchObject({ tls: { ca: await readFile(pki.ca.cert) } });
+    const mutual = parse(...c, '--tls-ca', pki.ca.cert, '--tls-cert', pki.client.cert, '--tls-key', pki.client.key) as AgentOptions;
+    expect(mutual.tls).toEqual({ ca: await readFile(pki.ca.cert), cert: await readFile(pki.client.cert), key: await readFile(pki.client.key) });
+  });
+
+  it('names the flag of a missing, non-PEM or mismatched file, and wants cert and key together', () => {
+    const missing = join(dir.path, 'missing.pem');
+    expect(problems(...c, '--tls-ca', missing, '--tls-key', pki.client.key)).toEqual([
+      expect.stringMatching(new RegExp(`^--tls-ca: cannot read ${missing}: ENOENT`)),
+      '--tls-cert: required with --tls-key',
+    ]);
+    expect(problems(...c, '--tls-ca', pki.ca.key, '--tls-cert', pki.client.cert, '--tls-key', pki.server.key)).toEqual([
+      `--tls-ca: ${pki.ca.key} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`,
+      `--tls-key: ${pki.server.key} is not the private key of the first certificate in --tls-cert ${pki.client.cert}`,
+    ]);
+    expect(problems(...c, '--tls-cert', pki.client.cert, '--tls-key', pki.client.cert)).toEqual([
+      expect.stringMatching(new RegExp(`^--tls-key: ${pki.client.cert} is not an unencrypted PEM private key`)),
+    ]);
   });
 });

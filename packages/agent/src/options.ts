@@ -3,6 +3,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AgentError } from './errors.js';
 import { formatHostPort, parseHostPort } from './host-port.js';
+import { readCertificates, readKeyPair, type AgentTls } from './tls-files.js';
 
 export interface AgentOptions {
   /** Controller gRPC addresses (`host:port`), tried in turn. */
@@ -15,6 +16,8 @@ export interface AgentOptions {
   /** Overrides every listener's bind address (several agents on one machine); unset = each listener's. */
   listenAddress: string | undefined;
   logLevel: string;
+  /** TLS on every channel to a controller (redirects included); absent: plaintext. */
+  tls?: AgentTls;
 }
 
 export const AGENT_USAGE = `Usage: sluice agent --controller HOST:PORT[,HOST:PORT] [flags]
@@ -31,11 +34,18 @@ Flags:
   --workers N                   data-plane processes (default: number of cores; 1 = in process)
   --listen-address IP           bind every listener on this address instead of its own
   --log-level LEVEL             error|warn|info|debug (default: info)
+  --tls-ca FILE                 PEM CA bundle that verifies the controller's certificate;
+                                turns on TLS to every controller (default: plaintext, or the
+                                system's roots when only --tls-cert/--tls-key are given)
+  --tls-cert FILE               PEM client certificate (chain) shown to controllers that
+                                require one (--grpc-tls-ca); needs --tls-key
+  --tls-key FILE                PEM private key of --tls-cert (unencrypted)
   -h, --help                    show this help
 
 Examples:
   sluice agent --controller 10.0.0.5:9081,10.0.0.6:9081 --labels zone=eu-1,tier=edge
   sluice agent --controller 127.0.0.1:9081 --id edge-1 --cache-dir /var/lib/sluice-agent --workers 4
+  sluice agent --controller sluice.example.com:9081 --tls-ca ca.pem --tls-cert agent.pem --tls-key agent-key.pem
 `;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
@@ -61,6 +71,9 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
         workers: { type: 'string' },
         'listen-address': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -106,8 +119,18 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
 
   if (!LOG_LEVELS.includes(values['log-level'])) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const tls = parseTls(values['tls-ca'], values['tls-cert'], values['tls-key'], problems);
+
   if (problems.length > 0) throw new AgentError('bad-request', problems.join('\n'));
-  return { controllers, id, labels, admin, cacheDir, workers, listenAddress, logLevel: values['log-level'] };
+  return { controllers, id, labels, admin, cacheDir, workers, listenAddress, logLevel: values['log-level'], ...(tls ? { tls } : {}) };
+}
+
+/** Any of the three flags turns TLS on; the files are read now so a bad one stops the start. */
+function parseTls(caFile: string | undefined, certFile: string | undefined, keyFile: string | undefined, problems: string[]): AgentTls | undefined {
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
+  const ca = caFile === undefined ? undefined : readCertificates('--tls-ca', caFile, problems)?.pem;
+  const pair = readKeyPair('--tls-cert', certFile, '--tls-key', keyFile, problems);
+  return { ...(ca ? { ca } : {}), ...(pair ?? {}) };
 }
 
 /** `k=v,k2=v2` with Kubernetes label rules (optional `prefix/` on keys, values may be empty). */

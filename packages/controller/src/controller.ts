@@ -5,7 +5,7 @@ import { checkConsistency, snapshotFor, translate } from '@sluice/translator';
 import { createAdminApp, listenAdmin } from './admin/server.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { DiscoveryServer } from './discovery/discovery-server.js';
-import { closeGrpc, listenGrpc } from './discovery/grpc-server.js';
+import { closeGrpc, listenGrpc, serverCredentials } from './discovery/grpc-server.js';
 import { SnapshotCache } from './discovery/snapshot-cache.js';
 import { Aggregator } from './feedback/aggregator.js';
 import { EndpointStatusWriter } from './feedback/weight-runner.js';
@@ -128,8 +128,9 @@ export async function startController(options: ControllerOptions, logger: Logger
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {
       discovery.register(grpcServer);
       reports.register(grpcServer);
-    });
-    logger.info('gRPC discovery listening', { address: grpc.address });
+    }, serverCredentials(options.grpcTls));
+    const tls = options.grpcTls === undefined ? 'off' : options.grpcTls.ca === undefined ? 'server' : 'mutual';
+    logger.info('gRPC discovery listening', { address: grpc.address, tls });
     if (advertised.address === '') advertised.address = advertiseAddress(grpc.address);
     await elector.start(abort.signal);
     logger.info('controller started', { version: VERSION, store: store.description, id: agents.controllerId });

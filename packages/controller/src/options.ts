@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '@sluice/api';
 import { ControllerError } from './errors.js';
+import { readCertificates, readKeyPair } from './tls-files.js';
 
 export interface ControllerOptions {
   store: 'embedded' | 'etcd';
@@ -25,6 +26,16 @@ export interface ControllerOptions {
    * it is bound to every interface.
    */
   advertiseAddr?: string;
+  /** TLS on the agents' gRPC server; absent: plaintext. */
+  grpcTls?: GrpcTls;
+}
+
+/** PEM files for the gRPC server, read and checked once when the flags are parsed. */
+export interface GrpcTls {
+  cert: Buffer;
+  key: Buffer;
+  /** Present: every agent must show a client certificate this CA bundle verifies (mTLS). */
+  ca?: Buffer;
 }
 
 export const CONTROLLER_USAGE = `Usage: sluice controller [flags]
@@ -48,6 +59,12 @@ Flags:
   --advertise-addr HOST:PORT   where agents reach this replica's gRPC server; the leader
                                publishes it so every agent reports to the leader (default:
                                the --grpc-addr, or HOSTNAME:PORT when it is 0.0.0.0 or ::)
+  --grpc-tls-cert FILE         PEM server certificate (chain) for --grpc-addr; turns on TLS
+                               for agents (default: plaintext). Its SANs must cover the
+                               addresses agents dial, --advertise-addr included
+  --grpc-tls-key FILE          PEM private key of --grpc-tls-cert (unencrypted)
+  --grpc-tls-ca FILE           PEM CA bundle: agents must present a client certificate it
+                               verifies (mutual TLS); needs --grpc-tls-cert
   --id NAME                    this replica's name, shown as the CONTROLLER of its agents
                                (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
                                so a restarted replica releases the agents it left connected)
@@ -56,6 +73,7 @@ Flags:
 Examples:
   sluice controller --store embedded --data-dir /var/lib/sluice
   sluice controller --store etcd --etcd-endpoints http://10.0.0.5:2379,http://10.0.0.6:2379
+  sluice controller --grpc-tls-cert server.pem --grpc-tls-key server-key.pem --grpc-tls-ca ca.pem
 `;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
@@ -81,6 +99,9 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         'health-probers': { type: 'string', default: '2' },
         'report-interval': { type: 'string', default: '1s' },
         'leader-lease-ttl': { type: 'string', default: '10s' },
+        'grpc-tls-cert': { type: 'string' },
+        'grpc-tls-key': { type: 'string' },
+        'grpc-tls-ca': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -116,6 +137,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     const parsed = parseHostPort('--advertise-addr', advertise, problems);
     if (parsed.host === '0.0.0.0' || parsed.host === '::' || parsed.port === 0) problems.push(`--advertise-addr: must name a reachable host and a port, not "${advertise}"`);
   }
+  const grpcTls = parseGrpcTls(values['grpc-tls-cert'], values['grpc-tls-key'], values['grpc-tls-ca'], problems);
   if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
   return {
     store: values.store as 'embedded' | 'etcd',
@@ -130,7 +152,18 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     reportIntervalMs: reportIntervalMs ?? 1000,
     leaderLeaseTtlMs: leaderLeaseTtlMs ?? 10_000,
     ...(advertise !== undefined ? { advertiseAddr: advertise } : {}),
+    ...(grpcTls !== undefined ? { grpcTls } : {}),
   };
+}
+
+/** The files are read now so a bad one stops the start, naming its flag. */
+function parseGrpcTls(certFile: string | undefined, keyFile: string | undefined, caFile: string | undefined, problems: string[]): GrpcTls | undefined {
+  const pair = readKeyPair('--grpc-tls-cert', certFile, '--grpc-tls-key', keyFile, problems);
+  if (caFile === undefined) return pair;
+  // Client certificates ride on the server's TLS: a CA alone would leave the stream in plaintext.
+  if (certFile === undefined && keyFile === undefined) problems.push('--grpc-tls-ca: needs --grpc-tls-cert and --grpc-tls-key (client certificates are checked over TLS)');
+  const ca = readCertificates('--grpc-tls-ca', caFile, problems);
+  return pair && ca ? { ...pair, ca: ca.pem } : undefined;
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */

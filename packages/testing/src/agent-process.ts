@@ -10,6 +10,8 @@ export interface AgentOptions {
   listenAddress?: string;
   cacheDir?: string;
   workers?: number;
+  /** PEM files: --tls-ca verifies the controller, --tls-cert/--tls-key are the client certificate. */
+  tls?: { ca?: string; cert?: string; key?: string };
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }
@@ -42,6 +44,9 @@ export class AgentProcess implements AsyncDisposable {
     if (labels.length > 0) args.push('--labels', labels.join(','));
     if (options.listenAddress !== undefined) args.push('--listen-address', options.listenAddress);
     if (options.cacheDir !== undefined) args.push('--cache-dir', options.cacheDir);
+    if (options.tls?.ca !== undefined) args.push('--tls-ca', options.tls.ca);
+    if (options.tls?.cert !== undefined) args.push('--tls-cert', options.tls.cert);
+    if (options.tls?.key !== undefined) args.push('--tls-key', options.tls.key);
     args.push(...(options.extraArgs ?? []));
     return new ManagedProcess(process.execPath, args, { env: { ...process.env, ...options.env } });
   }

@@ -8,6 +8,8 @@ export interface ControllerOptions {
   etcdEndpoints?: string;
   /** Pin the gRPC address (e.g. a freePort()) so agents find a restarted controller again. */
   grpcAddr?: string;
+  /** PEM files for --grpc-tls-cert/--grpc-tls-key, and --grpc-tls-ca to require client certificates. */
+  grpcTls?: { cert: string; key: string; ca?: string };
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }
@@ -39,6 +41,8 @@ export class ControllerProcess implements AsyncDisposable {
     const args = [sluiceBin, 'controller', '--store', options.store, '--admin-addr', '127.0.0.1:0', '--grpc-addr', options.grpcAddr ?? '127.0.0.1:0'];
     if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
     if (options.etcdEndpoints !== undefined) args.push('--etcd-endpoints', options.etcdEndpoints);
+    if (options.grpcTls !== undefined) args.push('--grpc-tls-cert', options.grpcTls.cert, '--grpc-tls-key', options.grpcTls.key);
+    if (options.grpcTls?.ca !== undefined) args.push('--grpc-tls-ca', options.grpcTls.ca);
     args.push(...(options.extraArgs ?? []));
     return new ManagedProcess(process.execPath, args, { env: { ...process.env, ...options.env } });
   }

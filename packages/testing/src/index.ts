@@ -9,3 +9,4 @@ export { startBackend, type Backend } from './backend.js';
 export { AgentProcess, type AgentOptions } from './agent-process.js';
 export { watchUntil } from './watch-until.js';
 export { webToUpstream } from './config-yaml.js';
+export { createTestPki, type TestPki, type CertFiles } from './pki.js';

@@ -8,9 +8,10 @@ import { AgentStatus } from './agent-status.js';
 import { CacheDir } from './cache-dir.js';
 import { createDataPlane } from './data-plane-factory.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
-import { DiscoveryClient, type DiscoveryTiming, type OpenStream } from './discovery-client.js';
-import { ReportClient, type OpenReportStream } from './report-client.js';
+import { channelCredentials, DiscoveryClient, openGrpcStream, type DiscoveryTiming, type OpenStream } from './discovery-client.js';
+import { openGrpcReportStream, ReportClient, type OpenReportStream } from './report-client.js';
 import { HealthChecker } from '../health/health-checker.js';
+import { probeTls } from './tls-probe.js';
 import { forkClusterWorker, WorkerPool } from './worker-pool.js';
 
 export interface RunningAgent {
@@ -57,7 +58,11 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
   // Traffic stats ride the same reports (with --workers: the sum of what the workers send up).
   const drainTraffic = dataPlane.drainTraffic?.bind(dataPlane);
   const traffic = drainTraffic === undefined ? undefined : { drainTraffic };
-  const reporter = new ReportClient({ controllers: options.controllers, node, health: checker, traffic, logger, openStream: deps.openReportStream });
+  // One set of credentials for every channel, so a report_to redirect is as protected as the list.
+  const tls = options.tls;
+  const channel = channelCredentials(tls);
+  const openReportStream: OpenReportStream = deps.openReportStream ?? ((address, handlers) => openGrpcReportStream(address, handlers, channel));
+  const reporter = new ReportClient({ controllers: options.controllers, node, health: checker, traffic, logger, openStream: openReportStream });
   let closing: Promise<void> | undefined;
   // Stop taking new configuration, persist the last, drain traffic; the admin port goes last
   // so /readyz says "shutting down" while listeners drain.
@@ -89,8 +94,9 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       node,
       dataPlane,
       logger,
-      openStream: deps.openStream,
+      openStream: deps.openStream ?? ((address, handlers) => openGrpcStream(address, handlers, channel)),
       timing: deps.timing,
+      diagnose: tls === undefined ? undefined : (address) => probeTls(address, tls),
       onConnection: (connection) => status.setConnection(connection),
       onApplied: async (event) => {
         status.applied('controller', event.revision, event.update, event.errors);
@@ -100,7 +106,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
     });
     client.start();
     reporter.start();
-    logger.info('agent started', { id: node.id, version: VERSION, controllers: options.controllers, workers: options.workers, cacheDir: options.cacheDir });
+    logger.info('agent started', { id: node.id, version: VERSION, controllers: options.controllers, workers: options.workers, cacheDir: options.cacheDir, tls: tlsMode(options) });
 
     return {
       adminUrl: admin.url,
@@ -113,6 +119,12 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
     await closeAll();
     throw error;
   }
+}
+
+/** For the start log line: how the controller streams are protected. */
+function tlsMode(options: AgentOptions): 'off' | 'tls' | 'tls+client-cert' {
+  if (options.tls === undefined) return 'off';
+  return options.tls.cert === undefined ? 'tls' : 'tls+client-cert';
 }
 
 async function openDataPlane(options: AgentOptions, logger: Logger, deps: AgentDeps): Promise<ListeningDataPlane> {

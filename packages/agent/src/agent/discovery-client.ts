@@ -1,9 +1,10 @@
-import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { DiscoveryServiceClient, ResourceError, type DiscoveryRequest, type DiscoveryResponse, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff, jitter } from './backoff.js';
 import type { DataPlanePort, DataPlaneUpdate } from './data-plane-port.js';
 import { keyOf } from '../data-plane/resource-keys.js';
+import type { AgentTls } from '../tls-files.js';
 
 /** How a stream ended: a gRPC status code and the peer's message. */
 export interface StreamStatus {
@@ -51,6 +52,8 @@ export interface DiscoveryClientOptions {
   /** Called after each response is applied and answered (cache write, readiness, NACK list). */
   onApplied?: (event: AppliedEvent) => void | Promise<void>;
   onConnection?: (connection: ControllerConnection) => void;
+  /** Finds why a controller cannot be reached, beyond what gRPC says (e.g. a TLS refusal); logged once per outage. */
+  diagnose?: (address: string) => Promise<string | undefined>;
   timing?: Partial<DiscoveryTiming>;
   random?: () => number;
 }
@@ -208,8 +211,12 @@ export class DiscoveryClient {
       delay = this.backoff.next();
       const fields = { address: attempt.address, code: codeName, error: streamStatus.details, retryInMs: delay };
       if (attempt.answered) logger.warn('discovery stream ended; serving the last applied configuration', fields);
-      else if (!this.unreachableLogged) logger.warn('no controller answers; serving the last applied configuration', fields);
-      else logger.debug('controller unreachable', fields);
+      else if (!this.unreachableLogged) {
+        logger.warn('no controller answers; serving the last applied configuration', fields);
+        void this.options.diagnose?.(attempt.address).then((reason) => {
+          if (reason !== undefined) logger.error('cannot connect to the controller', { address: attempt.address, error: reason });
+        });
+      } else logger.debug('controller unreachable', fields);
       this.unreachableLogged = true;
     }
     if (this.stopped) return;
@@ -235,9 +242,19 @@ export const CHANNEL_OPTIONS = {
   'grpc.max_reconnect_backoff_ms': 5_000,
 };
 
-/** A `DiscoveryService.Stream` over a fresh insecure channel, closed with the stream. */
-export function openGrpcStream(address: string, handlers: StreamHandlers): DiscoveryStream {
-  const client = new DiscoveryServiceClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+/**
+ * Credentials for every channel to a controller, both streams and redirects alike: plaintext
+ * without --tls-* flags; else TLS verifying the controller with --tls-ca (or the system's
+ * roots) and showing --tls-cert when the controller asks for a client certificate.
+ */
+export function channelCredentials(tls: AgentTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
+
+/** A `DiscoveryService.Stream` over a fresh channel, closed with the stream. */
+export function openGrpcStream(address: string, handlers: StreamHandlers, channel: ChannelCredentials = credentials.createInsecure()): DiscoveryStream {
+  const client = new DiscoveryServiceClient(address, channel, CHANNEL_OPTIONS);
   const call = client.stream();
   let done = false;
   const finish = (result: StreamStatus) => {

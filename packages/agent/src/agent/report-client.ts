@@ -1,4 +1,4 @@
-import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type EndpointTraffic, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff } from './backoff.js';
@@ -225,9 +225,9 @@ export class ReportClient {
   }
 }
 
-/** A `ReportService.Report` stream over a fresh insecure channel, closed with the stream. */
-export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers): ReportStream {
-  const client = new ReportServiceClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+/** A `ReportService.Report` stream over a fresh channel (`channelCredentials`), closed with the stream. */
+export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers, channel: ChannelCredentials = credentials.createInsecure()): ReportStream {
+  const client = new ReportServiceClient(address, channel, CHANNEL_OPTIONS);
   const call = client.report();
   let done = false;
   const finish = (code: number, details: string) => {

@@ -8,13 +8,27 @@ const SERVER_OPTIONS = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
 };
 
+/**
+ * Plaintext without --grpc-tls-*; else TLS, and with a CA every agent must present a client
+ * certificate it verifies: the handshake fails before any stream (or Secret) is served.
+ */
+export function serverCredentials(tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined);
+}
+
 /** Binds a gRPC server on `host:port` (0 picks a port); resolves with it and its `host:port`. */
-export async function listenGrpc(host: string, port: number, register: (server: Server) => void): Promise<{ server: Server; address: string }> {
+export async function listenGrpc(
+  host: string,
+  port: number,
+  register: (server: Server) => void,
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<{ server: Server; address: string }> {
   const server = new Server(SERVER_OPTIONS);
   register(server);
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${shownHost}:${port}`, ServerCredentials.createInsecure(), (error, actual) => {
+    server.bindAsync(`${shownHost}:${port}`, credentials, (error, actual) => {
       if (error) reject(error);
       else resolve(actual);
     });

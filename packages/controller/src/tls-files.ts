@@ -1,0 +1,86 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+// A twin of packages/agent/src/tls-files.ts: the agent may import only @sluice/proto, and
+// these checks are flag parsing, not protocol, so neither package exports them to the other.
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * Reads `file` for `flag` as one or more PEM certificates (a chain or a CA bundle), pushing a
+ * problem naming the flag when it cannot. Returns the first certificate (the leaf of a chain).
+ */
+export function readCertificates(flag: string, file: string, problems: string[]): { pem: Buffer; leaf: X509Certificate } | undefined {
+  const pem = readPem(flag, file, problems);
+  if (pem === undefined) return undefined;
+  const blocks = pem.toString('utf8').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    problems.push(`${flag}: ${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+    return undefined;
+  }
+  const parsed: X509Certificate[] = [];
+  for (const [index, block] of blocks.entries()) {
+    try {
+      parsed.push(new X509Certificate(block));
+    } catch (error) {
+      problems.push(`${flag}: certificate ${index + 1} in ${file} does not parse: ${message(error)}`);
+      return undefined;
+    }
+  }
+  return { pem, leaf: parsed[0]! };
+}
+
+/** Reads `file` for `flag` as an unencrypted PEM private key. */
+export function readPrivateKey(flag: string, file: string, problems: string[]): { pem: Buffer; key: KeyObject } | undefined {
+  const pem = readPem(flag, file, problems);
+  if (pem === undefined) return undefined;
+  try {
+    return { pem, key: createPrivateKey(pem) };
+  } catch (error) {
+    problems.push(`${flag}: ${file} is not an unencrypted PEM private key: ${message(error)}`);
+    return undefined;
+  }
+}
+
+/**
+ * A certificate and key given as a pair: both or neither, and the key must belong to the
+ * certificate (a mismatch would otherwise only show as failed handshakes on the peer).
+ */
+export function readKeyPair(
+  certFlag: string,
+  certFile: string | undefined,
+  keyFlag: string,
+  keyFile: string | undefined,
+  problems: string[],
+): { cert: Buffer; key: Buffer } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    problems.push(certFile === undefined ? `${certFlag}: required with ${keyFlag}` : `${keyFlag}: required with ${certFlag}`);
+    return undefined;
+  }
+  const cert = readCertificates(certFlag, certFile, problems);
+  const key = readPrivateKey(keyFlag, keyFile, problems);
+  if (cert === undefined || key === undefined) return undefined;
+  if (!cert.leaf.checkPrivateKey(key.key)) {
+    problems.push(`${keyFlag}: ${keyFile} is not the private key of the first certificate in ${certFlag} ${certFile}`);
+    return undefined;
+  }
+  return { cert: cert.pem, key: key.pem };
+}
+
+function readPem(flag: string, file: string, problems: string[]): Buffer | undefined {
+  if (file.trim() === '') {
+    problems.push(`${flag}: must be a file path, not empty`);
+    return undefined;
+  }
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    problems.push(`${flag}: cannot read ${file}: ${message(error)}`);
+    return undefined;
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

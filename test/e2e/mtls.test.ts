@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AgentProcess,
+  ControllerProcess,
+  createTestPki,
+  freePort,
+  runSluicectl,
+  startBackend,
+  tempDir,
+  watchUntil,
+  webToUpstream,
+  type AgentOptions,
+  type TempDir,
+  type TestPki,
+} from '@sluice/testing';
+
+interface AgentObject {
+  metadata: { name: string };
+  status?: { connected?: boolean };
+}
+
+// The config stream carries Secrets (TLS keys): with --grpc-tls-ca the controller serves it
+// only to agents whose client certificate its CA signed, over TLS.
+describe('mTLS between agents and controller', () => {
+  let dir: TempDir;
+  let pki: TestPki;
+  let stranger: TestPki;
+  let controller: ControllerProcess;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    pki = await createTestPki(dir.path, 'sluice');
+    stranger = await createTestPki(dir.path, 'stranger');
+    controller = await ControllerProcess.start({
+      store: 'embedded',
+      dataDir: `${dir.path}/data`,
+      grpcTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert },
+    });
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    await dir?.[Symbol.asyncDispose]();
+  });
+
+  it('an agent with a client certificate from the CA receives configuration and serves a route', async () => {
+    await using backend = await startBackend('trusted');
+    const proxyPort = await freePort();
+    const applied = await runSluicectl(['apply', '-f', '-'], {
+      server: controller.url,
+      input: webToUpstream({ port: proxyPort, endpoints: [{ port: backend.port }], name: 'trusted' }),
+    });
+    expect(applied.code).toBe(0);
+    await using agent = await AgentProcess.start({
+      controller: controller.grpcAddress,
+      id: 'trusted',
+      tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key },
+    });
+    await agent.ready();
+    expect(agent.process.stdoutLines.some((l) => l.includes('"agent started"') && l.includes('"tls":"tls+client-cert"'))).toBe(true);
+    const response = await fetch(`http://127.0.0.1:${proxyPort}/`);
+    expect((await response.text()).trim()).toBe('trusted');
+    await watchUntil<AgentObject>(controller.url, 'agents', (a) => a.metadata.name === 'trusted' && a.status?.connected === true);
+    // The report stream uses the same credentials: it opens too.
+    await agent.process.waitForLine((l) => l.includes('"report stream open"'));
+  });
+
+  const refused: [string, () => AgentOptions['tls'], RegExp][] = [
+    ['without a client certificate', () => ({ ca: pki.ca.cert }), /requires a client certificate/],
+    ['with a client certificate from another CA', () => ({ ca: pki.ca.cert, cert: stranger.client.cert, key: stranger.client.key }), /does not trust this agent's client certificate/],
+    ['that does not trust the controller certificate', () => ({ ca: stranger.ca.cert, cert: pki.client.cert, key: pki.client.key }), /TLS handshake failed: .*certificate/],
+  ];
+
+  it.each(refused)('an agent %s never receives configuration and logs why', async (_, tls, reason) => {
+    const id = `refused-${Math.random().toString(36).slice(2, 8)}`;
+    await using agent = await AgentProcess.start({ controller: controller.grpcAddress, id, tls: tls() });
+    const line = await agent.process.waitForLine((l) => l.includes('"cannot connect to the controller"'));
+    expect((JSON.parse(line) as { error: string }).error).toMatch(reason);
+    expect(agent.process.stdoutLines.some((l) => l.includes('"configuration applied"'))).toBe(false);
+    const ready = await fetch(`${agent.adminUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    const list = await fetch(`${controller.url}/apis/sluice/v1/agents`);
+    const agents = ((await list.json()) as { items: AgentObject[] }).items;
+    expect(agents.find((a) => a.metadata.name === id)).toBeUndefined();
+  });
+
+  it('an agent without TLS flags cannot talk to a TLS controller', async () => {
+    await using agent = await AgentProcess.start({ controller: controller.grpcAddress, id: 'plaintext' });
+    await agent.process.waitForLine((l) => l.includes('"no controller answers'));
+    const list = await fetch(`${controller.url}/apis/sluice/v1/agents`);
+    const agents = ((await list.json()) as { items: AgentObject[] }).items;
+    expect(agents.find((a) => a.metadata.name === 'plaintext')).toBeUndefined();
+  });
+});
