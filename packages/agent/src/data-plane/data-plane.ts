@@ -6,6 +6,7 @@ import { drainTraffic } from './endpoint-stats.js';
 import { FilterState } from './filters/filter-state.js';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
+import { isL4Resource, l4ListenerSpec, L4ListenerManager, l4SocketKey, mayShareSocket, type L4ListenerSpec } from './l4/l4-listeners.js';
 import { keyOf, keyString, typeOf } from './resource-keys.js';
 import type { EndpointOutlierState } from './outlier-detection.js';
 import { CompiledRouteTable } from './router.js';
@@ -72,6 +73,7 @@ export class DataPlane {
   /** Cache stores and rate-limit buckets, kept across versions of the routes that use them. */
   private readonly filterState = new FilterState();
   private readonly listenerManager: ListenerManager;
+  private readonly l4Listeners: L4ListenerManager;
   private readonly pools = new UpstreamPools();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -80,6 +82,7 @@ export class DataPlane {
   constructor(private readonly options: DataPlaneOptions) {
     this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
     this.listenerManager = new ListenerManager(this.drainTimeoutMs);
+    this.l4Listeners = new L4ListenerManager(this.drainTimeoutMs);
   }
 
   /**
@@ -120,7 +123,8 @@ export class DataPlane {
 
   /** Bound listeners: name -> { address, port } */
   listeners(): Map<string, { address: string; port: number }> {
-    return this.listenerManager.listeners();
+    const all = new Map([...this.listenerManager.listeners(), ...this.l4Listeners.listeners()]);
+    return new Map([...all].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   /** Stops listening, drains in-flight requests up to drainTimeoutMs, closes upstream pools. */
@@ -128,7 +132,7 @@ export class DataPlane {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
-    await this.listenerManager.close();
+    await Promise.all([this.listenerManager.close(), this.l4Listeners.close()]);
     await this.pools.close(this.drainTimeoutMs);
   }
 
@@ -160,15 +164,16 @@ export class DataPlane {
     // 2. Two listeners on one address and port: the one that had it keeps it.
     const listenerResources = [...candidate.values()].filter((r) => r.body?.$case === 'listener');
     listenerResources.sort((a, b) => Number(this.applied.get(keyString(keyOf(b))) === b) - Number(this.applied.get(keyString(keyOf(a))) === a));
-    const owners = new Map<string, string>();
+    const owners = new Map<string, { name: string; listener: Listener }>();
     for (const resource of listenerResources) {
       const listener = (resource.body as { value: Listener }).value;
-      const key = bindKey({ name: resource.name, address: this.bindAddress(listener), port: listener.port });
+      const key = l4SocketKey(listener.protocol, resource.name, this.bindAddress(listener), listener.port);
       const owner = owners.get(key);
-      if (owner !== undefined) {
-        rejectResource(resource, { message: `port ${listener.port} is already used by listener ${owner}`, sources: dedupeSources(listener.sources) });
+      // TLS passthrough listeners share a port: SNI tells them apart.
+      if (owner !== undefined && !mayShareSocket(owner.listener, listener)) {
+        rejectResource(resource, { message: `port ${listener.port} is already used by listener ${owner.name}`, sources: dedupeSources(listener.sources) });
         this.revert(candidate, resource);
-      } else owners.set(key, resource.name);
+      } else if (owner === undefined) owners.set(key, { name: resource.name, listener });
     }
 
     // 3. Compile route tables and clusters (reusing what did not change), prepare pools.
@@ -205,7 +210,7 @@ export class DataPlane {
     const specs: ListenerSpec[] = [];
     await Promise.all(
       [...candidate.values()]
-        .filter((r) => r.body?.$case === 'listener')
+        .filter((r) => r.body?.$case === 'listener' && !isL4Resource(r))
         .map(async (resource) => {
           const spec = specOf(resource);
           try {
@@ -226,8 +231,36 @@ export class DataPlane {
         }),
     );
 
+    // 4b. L4 listeners (TCP, UDP, TLS passthrough): the same make-before-break, their own sockets.
+    const l4Spec = (resource: Resource): L4ListenerSpec => {
+      const listener = (resource.body as { value: Listener }).value;
+      return l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
+    };
+    const l4Specs: L4ListenerSpec[] = [];
+    await Promise.all(
+      [...candidate.values()].filter(isL4Resource).map(async (resource) => {
+        const spec = l4Spec(resource);
+        try {
+          await this.l4Listeners.bind(spec);
+          l4Specs.push(spec);
+        } catch (err) {
+          const listener = (resource.body as { value: Listener }).value;
+          const code = (err as { code?: unknown }).code;
+          const message = `cannot listen on ${spec.address || '*'}:${spec.port}: ${typeof code === 'string' ? code : err instanceof Error ? err.message : String(err)}`;
+          rejectResource(resource, { message, sources: dedupeSources(listener.sources) });
+          const previous = this.revert(candidate, resource);
+          if (previous !== undefined) {
+            const old = l4Spec(previous);
+            if (this.l4Listeners.has(old.key)) l4Specs.push(old);
+            else candidate.delete(keyString(keyOf(resource)));
+          }
+        }
+      }),
+    );
+
     // 5. The swap: one synchronous pass, so no request sees half of it.
     this.listenerManager.commit(specs);
+    this.l4Listeners.commit(l4Specs);
     this.pools.commit(nextPools);
     this.applied = candidate;
     this.routeTables = routeTables;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
+import { ProxyProtocolVersion } from '@sluice/proto';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
@@ -265,6 +266,11 @@ class Exchange {
   private resolve(backend: WeightedBackend): UpstreamCluster | undefined {
     const cluster = backend.cluster === '' ? undefined : this.view.clusters.get(backend.cluster);
     if (cluster === undefined) this.fail(503, backend.cluster === '' ? 'backend does not exist' : `upstream ${backend.cluster} is not available`);
+    else if (cluster.l4.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {
+      // Pooled HTTP connections carry many clients: no one PROXY header is true for all (docs/l4.md).
+      this.fail(502, `upstream ${backend.cluster} expects the PROXY protocol, which HTTP routes do not send`);
+      return undefined;
+    }
     return cluster;
   }
 

@@ -63,7 +63,7 @@ describe('validateResource', () => {
       message: 'protocol: HTTPS listeners are not supported by this agent version',
       sources,
     });
-    expect(validateResource(listenerResource('default/web', { port: 5432, protocol: Protocol.PROTOCOL_TCP }))?.message).toContain('TCP listeners are not supported');
+    expect(validateResource(listenerResource('default/web', { port: 5432, protocol: Protocol.PROTOCOL_TCP }))?.message).toBe('l4_route: a TCP listener needs a route');
     expect(validateResource(listenerResource('default/web', { port: 80, protocol: Protocol.PROTOCOL_UNSPECIFIED }))?.message).toMatch(/^protocol: must be set/);
     expect(validateResource(listenerResource('default/web', { port: 0 }))?.message).toBe('port: must be 1-65535, got 0');
     expect(validateResource(listenerResource('default/web', { port: 0 }), { allowEphemeralPorts: true })).toBeUndefined();

@@ -24,6 +24,7 @@ import { RETRY_CONDITIONS } from './retry-policy.js';
 import { validateSessionPersistence } from './session-persistence.js';
 import { validateSlowStart } from './slow-start.js';
 import { fullMatch } from './router.js';
+import { validateL4Listener } from './l4/validate-l4.js';
 
 // Per-resource checks at the agent (DESIGN §9: "validated at the API, checked again at the
 // agent"). A rejected resource is NACKed with a message and the user objects it came from;
@@ -108,10 +109,8 @@ function validateCluster(cluster: Cluster): string | undefined {
   const resilience = validateOutlierDetection(cluster.outlierDetection) ?? validateSessionPersistence(cluster.sessionPersistence);
   if (resilience !== undefined) return resilience;
   if (cluster.tls?.enabled) return 'tls: TLS to upstreams is not supported by this agent version';
+  // Sent by TCP, TLS passthrough and UDP listeners; an HTTP route to such a cluster answers 502 (docs/l4.md).
   if (cluster.proxyProtocol === ProxyProtocolVersion.UNRECOGNIZED) return 'proxy_protocol: unknown value';
-  if (cluster.proxyProtocol !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED) {
-    return 'proxy_protocol: PROXY protocol to upstreams is not supported by this agent version';
-  }
   return undefined;
 }
 
@@ -138,10 +137,11 @@ function validateListener(listener: Listener, options: ValidateOptions): string 
     case Protocol.PROTOCOL_HTTP:
       break;
     case Protocol.PROTOCOL_HTTPS:
+      return `protocol: ${L4_PROTOCOLS[listener.protocol]} listeners are not supported by this agent version`;
     case Protocol.PROTOCOL_TCP:
     case Protocol.PROTOCOL_UDP:
     case Protocol.PROTOCOL_TLS_PASSTHROUGH:
-      return `protocol: ${L4_PROTOCOLS[listener.protocol]} listeners are not supported by this agent version`;
+      return validateL4Listener(listener, options.allowEphemeralPorts === true);
     case Protocol.PROTOCOL_UNSPECIFIED:
     case Protocol.UNRECOGNIZED:
       return `protocol: must be set to a known protocol, got ${listener.protocol}`;
