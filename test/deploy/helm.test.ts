@@ -1,0 +1,163 @@
+// The Helm chart rendered by helm/render (text/template + sprig + Helm's builtins, built here
+// from Debian's Go packages because no Helm binary exists on these machines): goldens for the
+// default and HA values, every document validated against the Kubernetes schemas, and the
+// chart's promises checked on the objects (flags the real binaries document, probes, etcd
+// membership, TLS wiring, PDBs). UPDATE_GOLDEN=1 rewrites the goldens.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSluicectl, tempDir, type TempDir } from '@sluice/testing';
+import { containers, documentedFlags, find, flag, golden, parseManifests, repoRoot, run, sluiceInvariants, validateManifests, type K8sObject } from './k8s.js';
+
+const chart = join(repoRoot, 'helm/sluice');
+let dir: TempDir;
+let renderer: string;
+let controllerFlags: Set<string>;
+let agentFlags: Set<string>;
+
+beforeAll(async () => {
+  dir = await tempDir('sluice-helm-');
+  renderer = join(dir.path, 'helm-render');
+  await run('bash', [join(repoRoot, 'helm/render/build.sh'), renderer], { timeout: 240_000 });
+  [controllerFlags, agentFlags] = await Promise.all([documentedFlags('controller'), documentedFlags('agent')]);
+}, 300_000);
+
+afterAll(async () => {
+  await dir?.[Symbol.asyncDispose]();
+});
+
+async function render(args: string[], values?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const extra: string[] = [];
+  if (values !== undefined) {
+    const file = join(dir.path, `values-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(file, values);
+    extra.push('-f', file);
+  }
+  try {
+    const { stdout, stderr } = await run(renderer, [...args, ...extra, chart]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function renderOk(args: string[], values?: string): Promise<string> {
+  const r = await render(args, values);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+describe.each([
+  { name: 'default values', args: ['--name', 'sluice', '--namespace', 'sluice'], golden: 'helm-default.yaml' },
+  { name: 'ci/ha-values.yaml', args: ['--name', 'edge', '--namespace', 'sluice-system', '-f', join(chart, 'ci/ha-values.yaml')], golden: 'helm-ha.yaml' },
+])('helm chart with $name', ({ args, golden: goldenName }) => {
+  let text: string;
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    text = await renderOk(args);
+    objects = parseManifests(text);
+  });
+
+  it('matches the golden output', async () => {
+    expect(text).toBe(await golden(goldenName, text));
+  });
+
+  it('renders only documents that validate against the Kubernetes schemas', async () => {
+    expect(objects.length).toBeGreaterThanOrEqual(9);
+    expect(await validateManifests(objects)).toEqual([]);
+  });
+
+  it('keeps the promises of a Sluice install (flags, probes, etcd membership, selectors)', () => {
+    expect(sluiceInvariants(objects, controllerFlags, agentFlags)).toEqual([]);
+  });
+
+  it('has a PodDisruptionBudget for etcd (a quorum) and the controllers', () => {
+    const etcd = find(objects, 'StatefulSet', '-etcd');
+    const pdb = find(objects, 'PodDisruptionBudget', '-etcd');
+    expect(pdb.spec.minAvailable).toBe(Math.floor(etcd.spec.replicas / 2) + 1);
+    expect(find(objects, 'PodDisruptionBudget', '-controller').spec.minAvailable).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('helm chart values', () => {
+  it('defaults: 3 etcd members, 2 controllers, 2 agents in a Deployment with a PDB, no TLS', async () => {
+    const objects = parseManifests(await renderOk([]));
+    expect(find(objects, 'StatefulSet', 'sluice-etcd').spec.replicas).toBe(3);
+    expect(find(objects, 'Deployment', 'sluice-controller').spec.replicas).toBe(2);
+    const agent = find(objects, 'Deployment', 'sluice-agent');
+    expect(agent.spec.replicas).toBe(2);
+    expect(find(objects, 'PodDisruptionBudget', 'sluice-agent').spec.maxUnavailable).toBe(1);
+    expect(flag(containers(agent)[0]!, 'controller')).toBe('sluice-controller.default.svc:9081');
+    expect(JSON.stringify(objects)).not.toContain('tls');
+  });
+
+  it('HA values: a DaemonSet on the host network with mTLS from the Secret, no agent PDB', async () => {
+    const objects = parseManifests(await renderOk(['-f', join(chart, 'ci/ha-values.yaml')]));
+    const agent = find(objects, 'DaemonSet', 'sluice-agent');
+    expect(objects.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === 'sluice-agent')).toBe(false);
+    expect(agent.spec.template.spec.hostNetwork).toBe(true);
+    const a = containers(agent)[0]!;
+    expect([flag(a, 'id'), flag(a, 'tls-cert'), flag(a, 'tls-key'), flag(a, 'tls-ca'), flag(a, 'labels')]).toEqual([
+      '$(NODE_NAME)',
+      '/etc/sluice/tls/tls.crt',
+      '/etc/sluice/tls/tls.key',
+      '/etc/sluice/tls/ca.crt',
+      'tier=edge',
+    ]);
+    const controller = find(objects, 'Deployment', 'sluice-controller');
+    const c = containers(controller)[0]!;
+    expect([flag(c, 'grpc-tls-cert'), flag(c, 'grpc-tls-key'), flag(c, 'grpc-tls-ca')]).toEqual(['/etc/sluice/tls/tls.crt', '/etc/sluice/tls/tls.key', '/etc/sluice/tls/ca.crt']);
+    for (const w of [agent, controller]) {
+      expect(w.spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'sluice-tls' } });
+      expect(containers(w)[0]!.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/sluice/tls', readOnly: true });
+    }
+    expect(find(objects, 'Service', 'sluice-agent').spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local' });
+  });
+
+  it('external etcd: no StatefulSet, and the controllers use the given endpoints', async () => {
+    const objects = parseManifests(await renderOk([], 'etcd:\n  enabled: false\n  externalEndpoints: [http://etcd-a:2379, http://etcd-b:2379]\n'));
+    expect(objects.filter((o) => o.metadata.name.includes('etcd'))).toEqual([]);
+    expect(flag(containers(find(objects, 'Deployment', 'sluice-controller'))[0]!, 'etcd-endpoints')).toBe('http://etcd-a:2379,http://etcd-b:2379');
+    expect(await validateManifests(objects)).toEqual([]);
+  });
+
+  it('a separate agent Secret is mounted into the agents only', async () => {
+    const objects = parseManifests(await renderOk([], 'tls:\n  enabled: true\n  existingSecret: ctl-tls\n  agentExistingSecret: agent-tls\n'));
+    expect(find(objects, 'Deployment', 'sluice-agent').spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'agent-tls' } });
+    expect(find(objects, 'Deployment', 'sluice-controller').spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'ctl-tls' } });
+  });
+
+  it('values.schema.json rejects bad values, naming each field', async () => {
+    const r = await render([], 'agent:\n  kind: StatefulSet\n  workerz: 2\netcd:\n  replicas: 4\ncontroller:\n  grpcPort: 70000\nlogLevel: loud\n');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    for (const field of ['agent.kind', 'workerz', 'etcd.replicas', 'controller.grpcPort', 'logLevel']) expect(r.stderr).toContain(field);
+  });
+
+  it('TLS without a Secret and external etcd without endpoints are refused', async () => {
+    const tls = await render([], 'tls:\n  enabled: true\n');
+    expect(tls.code).toBe(1);
+    expect(tls.stderr).toContain('tls.existingSecret');
+    const etcd = await render([], 'etcd:\n  enabled: false\n');
+    expect(etcd.code).toBe(1);
+    expect(etcd.stderr).toContain('etcd.externalEndpoints');
+  });
+
+  it('NOTES.txt tells how to reach sluicectl, and its sluicectl commands work', async () => {
+    const notes = await renderOk(['--notes', '--name', 'prod', '--namespace', 'lb']);
+    expect(notes).toContain('kubectl -n lb port-forward svc/prod-sluice-controller 9080:9080');
+    const lines = notes.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('sluicectl config '));
+    expect(lines).toEqual(['sluicectl config set-context prod --server http://127.0.0.1:9080 --namespace default', 'sluicectl config use-context prod']);
+    await using home = await tempDir('sluice-notes-');
+    const env = { HOME: home.path, SLUICE_CONFIG: join(home.path, 'config') };
+    const outputs: string[] = [];
+    for (const line of lines) {
+      const r = await runSluicectl(line.split(' ').slice(1), { env });
+      expect(r.stderr).toBe('');
+      outputs.push(r.stdout);
+    }
+    expect(outputs).toEqual(['Context "prod" created.\n', 'Switched to context "prod".\n']);
+  });
+});
