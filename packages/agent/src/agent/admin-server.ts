@@ -15,8 +15,14 @@ export interface AdminServer {
  */
 type AdminDataPlane = Pick<ListeningDataPlane, 'resources' | 'listeners' | 'clusterStats'>;
 
-export async function listenAdmin(host: string, port: number, status: AgentStatus, dataPlane: AdminDataPlane): Promise<AdminServer> {
-  const server = createServer((req, res) => handle(req, res, status, dataPlane));
+/** The `/metrics` exposition (metrics/registry.ts); absent: 404. */
+export interface AdminMetrics {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+export async function listenAdmin(host: string, port: number, status: AgentStatus, dataPlane: AdminDataPlane, metrics?: AdminMetrics): Promise<AdminServer> {
+  const server = createServer((req, res) => handle(req, res, status, dataPlane, metrics));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -28,7 +34,7 @@ export async function listenAdmin(host: string, port: number, status: AgentStatu
   return { url: `http://${formatHostPort(address.address, address.port)}`, close: () => closeServer(server) };
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, dataPlane: AdminDataPlane): void {
+function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, dataPlane: AdminDataPlane, metrics: AdminMetrics | undefined): void {
   const path = new URL(req.url ?? '/', 'http://agent').pathname;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
@@ -43,13 +49,20 @@ function handle(req: IncomingMessage, res: ServerResponse, status: AgentStatus, 
     }
     case '/config_dump':
       return send(res, 200, 'application/json', `${JSON.stringify(status.dump(dataPlane.resources(), dataPlane.listeners(), dataPlane.clusterStats?.()), null, 2)}\n`);
-    default:
-      return send(res, 404, 'text/plain', `no such path ${path}; try /healthz, /readyz or /config_dump\n`);
+    case '/metrics':
+      if (metrics === undefined) break;
+      metrics.metrics().then(
+        (body) => send(res, 200, metrics.contentType, body, true),
+        (error: unknown) => send(res, 500, 'text/plain', `metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+      );
+      return;
   }
+  return send(res, 404, 'text/plain', `no such path ${path}; try /healthz, /readyz, /config_dump or /metrics\n`);
 }
 
-function send(res: ServerResponse, code: number, type: string, body: string): void {
-  res.writeHead(code, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
+/** `fullType`: `type` already carries its parameters (Prometheus' content type does). */
+function send(res: ServerResponse, code: number, type: string, body: string, fullType = false): void {
+  res.writeHead(code, { 'content-type': fullType ? type : `${type}; charset=utf-8`, 'cache-control': 'no-store' });
   res.end(body);
 }
 

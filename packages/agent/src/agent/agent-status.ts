@@ -41,6 +41,21 @@ export class AgentStatus {
     if (first) this.logger.info('agent ready', { source, revision });
   }
 
+  /** Store revision of the applied configuration (metrics); undefined before the first. */
+  revision(): number | undefined {
+    return this.lastAppliedRevision;
+  }
+
+  /** Resources currently rejected, by type label (`route_table`, ...), for metrics. */
+  rejectedByType(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const error of this.nacks.values()) {
+      const type = String(error.key?.type ?? '').replace(/^RESOURCE_TYPE_/, '').toLowerCase();
+      out.set(type, (out.get(type) ?? 0) + 1);
+    }
+    return out;
+  }
+
   startDraining(): void {
     this.draining = true;
   }

@@ -3,6 +3,7 @@ import { AgentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AgentOptions } from '../options.js';
 import { VERSION } from '../version.js';
+import { agentMetrics } from '../metrics/registry.js';
 import { listenAdmin, type AdminServer } from './admin-server.js';
 import { AgentStatus } from './agent-status.js';
 import { CacheDir } from './cache-dir.js';
@@ -84,7 +85,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
       checker.configure(dataPlane.resources());
     }
 
-    admin = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane).catch((error: unknown) => {
+    admin = await listenAdmin(options.admin.host, options.admin.port, status, dataPlane, agentMetrics(status, dataPlane)).catch((error: unknown) => {
       throw new AgentError('unavailable', `--admin-addr: cannot listen on ${options.admin.host}:${options.admin.port}: ${error instanceof Error ? error.message : String(error)}`);
     });
     logger.info('agent admin listening', { address: admin.url });

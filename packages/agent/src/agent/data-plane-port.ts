@@ -1,5 +1,6 @@
 import type { EndpointTraffic, Resource, ResourceError } from '@sluice/proto';
 import type { ClusterStats, DataPlaneOptions, DataPlaneUpdate } from '../data-plane/data-plane.js';
+import type { MetricsJSON } from '../metrics/registry.js';
 
 export type { ClusterStats, DataPlaneOptions, DataPlaneUpdate };
 
@@ -23,4 +24,6 @@ export interface ListeningDataPlane extends DataPlanePort {
   clusterStats?(): Map<string, ClusterStats>;
   /** Per-endpoint traffic since the last call, at most `max` endpoints (data-plane/endpoint-stats.ts). */
   drainTraffic?(max: number): { traffic: EndpointTraffic[]; omitted: number };
+  /** Data-plane metrics (metrics/registry.ts): one part per process; workers add their process metrics. */
+  collectMetrics?(): Promise<MetricsJSON[]>;
 }

@@ -1,17 +1,24 @@
 import { Resource, ResourceError, type EndpointTraffic, type ResourceKey } from '@sluice/proto';
+import type { MetricsJSON } from '../metrics/registry.js';
 import type { DataPlaneUpdate } from './data-plane-port.js';
 
 // IPC between the agent's primary process and its data-plane workers (node:cluster). Messages
 // are JSON: resources travel as proto3 JSON, which round-trips every field.
 
-export type ToWorker = { type: 'apply'; id: number; resources: unknown[]; removed: ResourceKey[] } | { type: 'close' };
+export type ToWorker =
+  | { type: 'apply'; id: number; resources: unknown[]; removed: ResourceKey[] }
+  | { type: 'close' }
+  /** A scrape of the primary's /metrics: answer with this worker's registries. */
+  | { type: 'metrics'; id: number };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'applied'; id: number; errors: unknown[]; listeners: [string, { address: string; port: number }][] }
   | { type: 'failed'; id: number; error: string }
   /** Traffic deltas since the worker's previous 'traffic' message (plain EndpointTraffic objects). */
-  | { type: 'traffic'; entries: EndpointTraffic[] };
+  | { type: 'traffic'; entries: EndpointTraffic[] }
+  /** Answer to a 'metrics' request: the worker's registries as getMetricsAsJSON() gives them. */
+  | { type: 'metrics'; id: number; metrics: MetricsJSON[] };
 
 /** What the primary tells a worker at fork time (environment variable SLUICE_AGENT_WORKER). */
 export interface WorkerConfig {

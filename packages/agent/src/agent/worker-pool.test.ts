@@ -4,6 +4,7 @@ import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
 import { captureLogger } from './test-support/capture-logger.js';
 import { MemoryDataPlane } from './test-support/memory-data-plane.js';
 import { cluster, listener } from './test-support/resources.js';
+import type { MetricsJSON } from '../metrics/registry.js';
 import { isToWorker, updateOf, type FromWorker } from './worker-messages.js';
 import { WorkerPool, type WorkerHandle } from './worker-pool.js';
 
@@ -28,6 +29,11 @@ class FakeWorker implements WorkerHandle {
     if (message.type === 'close') {
       this.closed = true;
       setImmediate(() => this.exit(0, null));
+      return;
+    }
+    if (message.type === 'metrics') {
+      const metrics = [[{ name: 'fake_requests_total', help: 'fake', type: 'counter', aggregator: 'sum', values: [{ labels: {}, value: 2 }] }]] as unknown as MetricsJSON[];
+      setImmediate(() => this.emit({ type: 'metrics', id: message.id, metrics }));
       return;
     }
     void this.dataPlane.apply(updateOf(message)).then((errors) => this.emit({ type: 'applied', id: message.id, errors: errors.map((e) => ResourceError.toJSON(e)), listeners: [] }));
@@ -181,6 +187,21 @@ describe('worker traffic stats', () => {
     expect(rest.traffic).toHaveLength(30);
     expect(rest.traffic.reduce((a, t) => a + t.requests, 0)).toBe(2 * ((30 * 31) / 2));
     await pool.close();
+  });
+});
+
+describe('worker metrics', () => {
+  it("gathers every live worker's registries; a dead worker is left out", async () => {
+    const { pool, workers } = await startPool(3);
+    try {
+      expect(await pool.collectMetrics()).toHaveLength(3);
+      workers[1]!.kill();
+      const parts = await pool.collectMetrics();
+      expect(parts).toHaveLength(2);
+      expect(parts[0]![0]).toMatchObject({ name: 'fake_requests_total', values: [{ value: 2 }] });
+    } finally {
+      await pool.close();
+    }
   });
 });
 

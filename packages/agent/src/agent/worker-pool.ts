@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { ResourceError, type EndpointTraffic, type Resource } from '@sluice/proto';
 import type { Logger } from '../logger.js';
+import type { MetricsJSON } from '../metrics/registry.js';
 import { AppliedSet, mergeErrors, rollbackFor } from './applied-set.js';
 import type { DataPlaneUpdate, ListeningDataPlane } from './data-plane-port.js';
 import { TrafficSum } from '../data-plane/endpoint-stats.js';
@@ -33,6 +34,8 @@ interface Pending {
 
 interface Slot {
   index: number;
+  /** Metrics requests waiting for this worker's answer. */
+  metrics: Map<number, (parts: MetricsJSON[] | undefined) => void>;
   worker: WorkerHandle | undefined;
   ready: boolean;
   startedAt: number;
@@ -64,6 +67,7 @@ export class WorkerPool implements ListeningDataPlane {
   constructor(private readonly options: WorkerPoolOptions) {
     this.slots = Array.from({ length: options.count }, (_, index) => ({
       index,
+      metrics: new Map(),
       worker: undefined,
       ready: false,
       startedAt: 0,
@@ -107,6 +111,36 @@ export class WorkerPool implements ListeningDataPlane {
   /** Every worker's traffic since the last call, summed per endpoint (endpoint-stats.ts, TrafficSum). */
   drainTraffic(max: number): { traffic: EndpointTraffic[]; omitted: number } {
     return this.traffic.drain(max);
+  }
+
+  /**
+   * Every ready worker's metrics (its data plane's and its process's), for the primary to
+   * aggregate. A worker that does not answer within `timeoutMs` (or dies) is left out.
+   */
+  async collectMetrics(timeoutMs = 2_000): Promise<MetricsJSON[]> {
+    const answers = await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<MetricsJSON[] | undefined>((resolve) => {
+            const worker = slot.worker;
+            if (!worker || !slot.ready) return resolve(undefined);
+            const id = this.nextId++;
+            const timer = setTimeout(() => done(undefined), timeoutMs);
+            const done = (parts: MetricsJSON[] | undefined) => {
+              clearTimeout(timer);
+              slot.metrics.delete(id);
+              resolve(parts);
+            };
+            slot.metrics.set(id, done);
+            try {
+              worker.send({ type: 'metrics', id });
+            } catch {
+              done(undefined);
+            }
+          }),
+      ),
+    );
+    return answers.flatMap((parts) => parts ?? []);
   }
 
   async close(): Promise<void> {
@@ -183,6 +217,9 @@ export class WorkerPool implements ListeningDataPlane {
           case 'traffic':
             if (slot.worker === worker) this.traffic.add(slot.index, message.entries);
             return;
+          case 'metrics':
+            slot.metrics.get(message.id)?.(message.metrics);
+            return;
           case 'failed': {
             const pending = slot.pending.get(message.id);
             slot.pending.delete(message.id);
@@ -200,6 +237,7 @@ export class WorkerPool implements ListeningDataPlane {
         this.traffic.dropSource(slot.index);
         for (const pending of slot.pending.values()) pending.resolve(undefined);
         slot.pending.clear();
+        for (const done of [...slot.metrics.values()]) done(undefined);
         markExited();
         if (!wasReady) reject(new Error(`data-plane worker ${slot.index} exited before it was ready (code ${code}, signal ${signal})`));
         if (this.closing || !this.started) return;

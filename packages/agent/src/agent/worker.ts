@@ -1,6 +1,7 @@
 import { ResourceError } from '@sluice/proto';
 import { MAX_TRAFFIC_PER_REPORT, WORKER_TRAFFIC_INTERVAL_MS } from '../data-plane/endpoint-stats.js';
 import type { Logger } from '../logger.js';
+import { processRegistry } from '../metrics/registry.js';
 import type { DataPlaneOptions, ListeningDataPlane } from './data-plane-port.js';
 import { isToWorker, updateOf, type FromWorker, type WorkerConfig } from './worker-messages.js';
 
@@ -27,6 +28,10 @@ export function runWorker(config: WorkerConfig, logger: Logger, createDataPlane:
       .then(() => process.exit(0));
   };
 
+  // The data plane's counts and this process's own (CPU, memory, event loop): the primary sums them.
+  const processMetrics = processRegistry();
+  const collectMetrics = async () => [...((await dataPlane.collectMetrics?.()) ?? []), await processMetrics.getMetricsAsJSON()];
+
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
   process.on('disconnect', () => close('primary gone'));
@@ -46,6 +51,15 @@ export function runWorker(config: WorkerConfig, logger: Logger, createDataPlane:
         return;
       case 'close':
         close('asked by the primary');
+        return;
+      case 'metrics':
+        void collectMetrics().then(
+          (metrics) => send({ type: 'metrics', id: message.id, metrics }),
+          (error: unknown) => {
+            logger.warn('worker metrics failed', { error: error instanceof Error ? error.message : String(error) });
+            send({ type: 'metrics', id: message.id, metrics: [] });
+          },
+        );
         return;
     }
   });

@@ -1,8 +1,11 @@
 import { BlockList } from 'node:net';
-import { ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
+import { HealthStatus, ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { BreakerStats } from './circuit-breaker.js';
 import { drainTraffic } from './endpoint-stats.js';
+import { AccessLog } from '../metrics/access-log.js';
+import { DataPlaneMetrics, formatEndpoint } from '../metrics/data-plane-metrics.js';
+import { dataPlaneRegistry, type EndpointMetricState, type MetricsJSON } from '../metrics/registry.js';
 import { FilterState } from './filters/filter-state.js';
 import type { ListenerView } from './http-proxy.js';
 import { bindKey, ListenerManager, type ListenerSpec } from './listener-manager.js';
@@ -75,6 +78,11 @@ export class DataPlane {
   private readonly listenerManager: ListenerManager;
   private readonly l4Listeners: L4ListenerManager;
   private readonly pools = new UpstreamPools();
+  /** Request, upstream and L4 counts in plain numbers; exposed by collectMetrics(). */
+  readonly metrics = new DataPlaneMetrics();
+  /** Shared by the listeners that enable it; created on first use. */
+  private accessLog: AccessLog | undefined;
+  private registry: ReturnType<typeof dataPlaneRegistry> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly drainTimeoutMs: number;
@@ -119,6 +127,31 @@ export class DataPlane {
    */
   drainTraffic(max?: number): { traffic: EndpointTraffic[]; omitted: number } {
     return drainTraffic([...this.clusterRuntimes.values()].map((r) => r.traffic), max);
+  }
+
+  /** Every endpoint of every applied cluster: may it take traffic, and its weight (metrics). */
+  endpointStates(): EndpointMetricState[] {
+    const out: EndpointMetricState[] = [];
+    for (const resource of this.applied.values()) {
+      if (resource.body?.$case !== 'endpoints') continue;
+      const outliers = this.clusterRuntimes.get(resource.name)?.outliers;
+      for (const e of resource.body.value.endpoints) {
+        const healthy = e.health !== HealthStatus.HEALTH_STATUS_UNHEALTHY && outliers?.isEjected(e.id) !== true;
+        out.push({ upstream: resource.name, endpoint: formatEndpoint(e), healthy, weight: e.weight });
+      }
+    }
+    return out;
+  }
+
+  /** Open downstream connections by listener name. */
+  activeConnections(): Map<string, number> {
+    return this.listenerManager.connections();
+  }
+
+  /** This data plane's metrics (registry.ts); with --workers each worker sends them up. */
+  async collectMetrics(): Promise<MetricsJSON[]> {
+    this.registry ??= dataPlaneRegistry(this);
+    return [await this.registry.getMetricsAsJSON()];
   }
 
   /** Bound listeners: name -> { address, port } */
@@ -204,7 +237,9 @@ export class DataPlane {
       let entry = this.trusted.get(resource.name);
       if (entry?.version !== resource.version) entry = { version: resource.version, list: trustedProxies(listener.trustedProxies) };
       trusted.set(resource.name, entry);
-      const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list };
+      const stats = this.metrics.listener(resource.name);
+      stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
+      const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list, stats };
       return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view };
     };
     const specs: ListenerSpec[] = [];

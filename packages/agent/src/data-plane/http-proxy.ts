@@ -4,6 +4,7 @@ import { ProxyProtocolVersion } from '@sluice/proto';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, CompiledRouteTable, WeightedBackend } from './router.js';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
+import type { ListenerStats, RequestRecord } from '../metrics/data-plane-metrics.js';
 import { ANSWERED, onEdgeRequest, type EdgeExchange } from './filters/edge.js';
 import { normalizePath } from './normalize-path.js';
 import { isReplaySafe } from './retry-policy.js';
@@ -27,6 +28,8 @@ export interface ListenerView {
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   /** Peers whose X-Forwarded-* headers are kept and extended; undefined = none. */
   readonly trustedProxies: BlockList | undefined;
+  /** Request metrics, request ids and access log of this listener (metrics/data-plane-metrics.ts). */
+  readonly stats?: ListenerStats | undefined;
 }
 
 /** A listener's per-request limits (ListenerLimits); 0 = no limit. */
@@ -54,6 +57,8 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  // Replaced by the one the request is known by (the client's when valid): request-id.ts.
+  'x-request-id',
 ]);
 
 /** Response headers never forwarded: hop-by-hop ones, and the backend's identity (DESIGN §9). */
@@ -66,6 +71,7 @@ const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
 /** Handles one request on a listener whose current view and limits are given (captured by the caller). */
 export function proxyRequest(view: ListenerView, limits: RequestLimits, req: IncomingMessage, res: ServerResponse): void {
+  const record = view.stats?.start(req, res);
   const url = req.url ?? '/';
   let target = url;
   if (url.charCodeAt(0) !== 47 /* / */) {
@@ -99,6 +105,7 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
   const method = req.method ?? 'GET';
   const vhost = view.table?.findVirtualHost(host);
   const route = vhost?.match(method, path, req.headers, new LazyQuery(query));
+  if (record !== undefined) record.route = route;
   if (route === undefined) {
     sendError(res, 404, `no route for host "${host ?? ''}" path "${path}"`);
     return;
@@ -121,7 +128,9 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
   }
   // The unchanged origin-form target is forwarded as it came (no new string).
   const upstreamPath = route.filters.rewrite === undefined ? (path === rawPath && target === url ? url : path + search) : route.filters.rewrite.rewritePath(path, route.prefix) + search;
-  new Exchange(view, limits, route, req, res, upstreamPath, host, edge).start();
+  const exchange = new Exchange(view, limits, route, req, res, upstreamPath, host, edge);
+  exchange.record = record;
+  exchange.start();
 }
 
 /**
@@ -179,6 +188,8 @@ class Exchange {
   private retriesLeft: number;
   /** The live try; callbacks of any other (abandoned) one are ignored. */
   attempt: Attempt | undefined;
+  /** Metrics and access-log record (undefined: the view has no stats). */
+  record: RequestRecord | undefined;
   /** The request body started flowing to some backend: it cannot be replayed. */
   bodyStarted = false;
   finished = false;
@@ -237,6 +248,9 @@ class Exchange {
     if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
     const outHost = rewriteHost ?? host;
     if (outHost !== undefined) out.push('host', outHost);
+    // The listener's stats put the id in force there (the client's when valid, else a new one).
+    const requestId = req.headers['x-request-id'];
+    if (typeof requestId === 'string') out.push('x-request-id', requestId);
     const modifier = this.route.filters.requestHeaders;
     if (modifier !== undefined) out = modifier.applyToList(out);
     this.edge?.addRequestHeaders(out);
@@ -248,6 +262,7 @@ class Exchange {
     if (this.route.requestTimeoutMs > 0) this.requestTimer = setTimeout(this.onRequestTimeout, this.route.requestTimeoutMs);
     if (this.body !== null && (this.limits.maxBodyBytes > 0 || this.limits.bodyTimeoutMs > 0)) this.watchBody();
     const backend = this.route.backends.next();
+    if (this.record !== undefined && backend !== undefined) this.record.upstream = backend.cluster;
     if (backend === undefined) {
       this.fail(503, 'no backend available');
       return;
@@ -357,6 +372,7 @@ class Exchange {
     if (!isReplaySafe(this.req.method ?? 'GET', connectFailure)) return false;
     if (!(this.cluster as UpstreamCluster).breaker.tryStartRetry(!connectFailure)) return false;
     this.retriesLeft--;
+    if (this.record !== undefined) this.record.retries++;
     (this.tried ??= new Set()).add(attempt.endpoint);
     this.tryOnce(true);
     return true;
@@ -504,6 +520,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const exchange = this.exchange;
+    exchange.record?.tried(this.cluster.name, this.endpoint, performance.now() - this.startedAt);
     this.cluster.outliers.onResponse(this.endpoint.id, statusCode);
     if (statusCode >= 500) this.outcome = TryOutcome.SERVER_ERROR;
     if (exchange.routeRetry.retriesStatus(statusCode)) {

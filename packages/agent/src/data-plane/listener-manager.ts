@@ -112,6 +112,17 @@ export class ListenerManager {
     return out;
   }
 
+  /** Open client connections by listener name (the metrics' active connections). */
+  connections(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, key] of this.names) {
+      let open = 0;
+      for (const n of this.servers.get(key)?.clients.values() ?? []) open += n;
+      out.set(name, open);
+    }
+    return out;
+  }
+
   /** Stops every listener and waits for the drains (bounded by the drain timeout). */
   async close(): Promise<void> {
     const all = [...this.servers.values()];
