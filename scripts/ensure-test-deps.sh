@@ -4,8 +4,8 @@
 # a no-op when all of them are already there.
 set -euo pipefail
 # test/deploy: helm/render builds offline against Debian's Go libraries, the systemd units are
-# checked with systemd-analyze, and the kustomize
-# base is built with `kubectl kustomize` (Debian's kubernetes-client where no kubectl exists).
+# checked with systemd-analyze, and the kustomize base is built with `kubectl kustomize`
+# (Debian's kubernetes-client where no kubectl exists).
 deploy_pkgs=()
 command -v go >/dev/null 2>&1 || deploy_pkgs+=(golang-go)
 for pkg in golang-github-masterminds-sprig-dev golang-github-xeipuuv-gojsonschema-dev golang-k8s-sigs-yaml-dev; do
