@@ -13,9 +13,9 @@ import { isL4Resource, l4ListenerSpec, L4ListenerManager, l4SocketKey, mayShareS
 import { keyOf, keyString, typeOf } from './resource-keys.js';
 import type { EndpointOutlierState } from './outlier-detection.js';
 import { CompiledRouteTable } from './router.js';
-import { ClusterRuntime, clusterPoolSettings, compileCluster, type UpstreamCluster } from './upstream-cluster.js';
+import { ClusterRuntime, clusterPoolSettings, compileCluster, upstreamTlsSettings, type SecretLookup, type UpstreamCluster } from './upstream-cluster.js';
 import { UpstreamPools } from './upstream-pool.js';
-import { dedupeSources, parseCidr, validateResource, type Rejection } from './validate.js';
+import { clusterReferenceProblem, dedupeSources, parseCidr, validateResource, type Rejection } from './validate.js';
 
 export interface DataPlaneUpdate {
   resources: Resource[];
@@ -59,6 +59,8 @@ const TYPE_ORDER: readonly ResourceType[] = [
 interface CompiledClusterEntry {
   readonly clusterVersion: string;
   readonly endpointsVersion: string;
+  /** The CA Secret's name and version (upstream TLS), "" = none. */
+  readonly caId: string;
   readonly compiled: UpstreamCluster;
 }
 
@@ -193,6 +195,16 @@ export class DataPlane {
       if (rejection !== undefined) rejectResource(resource, rejection);
       else candidate.set(keyString(keyOf(resource)), resource);
     }
+    // A cluster's CA Secret comes in the same update or was applied before.
+    const hasSecret = (name: string) => candidate.has(keyString({ type: ResourceType.RESOURCE_TYPE_SECRET, name }));
+    for (const resource of update.resources) {
+      if (resource.body?.$case !== 'cluster' || candidate.get(keyString(keyOf(resource))) !== resource) continue;
+      const rejection = clusterReferenceProblem(resource.body.value, hasSecret);
+      if (rejection !== undefined) {
+        rejectResource(resource, rejection);
+        this.revert(candidate, resource);
+      }
+    }
 
     // 2. Two listeners on one address and port: the one that had it keeps it.
     const listenerResources = [...candidate.values()].filter((r) => r.body?.$case === 'listener');
@@ -223,10 +235,14 @@ export class DataPlane {
       const body = endpointsOf.get(name)?.body;
       return body?.$case === 'endpoints' ? body.value : undefined;
     };
-    const nextPools = this.pools.prepare(clusterResources.flatMap(([r, c]) => clusterPoolSettings(c, endpointsBody(r.name))));
+    const secrets: SecretLookup = (name) => {
+      const secret = candidate.get(keyString({ type: ResourceType.RESOURCE_TYPE_SECRET, name }));
+      return secret?.body?.$case === 'secret' ? { pem: secret.body.value.certificateChain, version: secret.version } : undefined;
+    };
+    const nextPools = this.pools.prepare(clusterResources.flatMap(([r, c]) => clusterPoolSettings(c, endpointsBody(r.name), secrets)));
     const clusters = new Map<string, CompiledClusterEntry>();
     for (const [resource, cluster] of clusterResources) {
-      clusters.set(resource.name, this.compileCluster(resource, cluster, endpointsOf.get(resource.name), nextPools));
+      clusters.set(resource.name, this.compileCluster(resource, cluster, endpointsOf.get(resource.name), nextPools, secrets));
     }
     const clusterMap: ReadonlyMap<string, UpstreamCluster> = new Map([...clusters].map(([name, e]) => [name, e.compiled]));
 
@@ -327,16 +343,18 @@ export class DataPlane {
     return { version: resource.version, compiled: new CompiledRouteTable(table, this.filterState.scope(resource.name, resource.version)) };
   }
 
-  private compileCluster(resource: Resource, cluster: Cluster, endpoints: Resource | undefined, pools: ReadonlyMap<string, Pool>): CompiledClusterEntry {
+  private compileCluster(resource: Resource, cluster: Cluster, endpoints: Resource | undefined, pools: ReadonlyMap<string, Pool>, secrets: SecretLookup): CompiledClusterEntry {
     const endpointsVersion = endpoints?.version ?? '';
+    // A new CA version means new pools, so a cluster that did not change is recompiled onto them.
+    const caId = upstreamTlsSettings(cluster.tls, secrets)?.caId ?? '';
     const cached = this.clusters.get(resource.name);
-    if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion) return cached;
+    if (cached !== undefined && cached.clusterVersion === resource.version && cached.endpointsVersion === endpointsVersion && cached.caId === caId) return cached;
     const body = endpoints?.body?.$case === 'endpoints' ? endpoints.body.value : undefined;
     let runtime = this.clusterRuntimes.get(resource.name);
     if (runtime === undefined) this.clusterRuntimes.set(resource.name, (runtime = new ClusterRuntime(resource.name)));
     // Load, latency and slow start carry over from the previous version (dynamic weights push often).
-    const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState, runtime);
-    return { clusterVersion: resource.version, endpointsVersion, compiled };
+    const compiled = compileCluster(resource.name, cluster, body, pools, cached?.compiled.balancerState, runtime, secrets);
+    return { clusterVersion: resource.version, endpointsVersion, caId, compiled };
   }
 }
 

@@ -8,6 +8,7 @@ import type { ListenerStats, RequestRecord } from '../metrics/data-plane-metrics
 import { ANSWERED, onEdgeRequest, type EdgeExchange } from './filters/edge.js';
 import { normalizePath } from './normalize-path.js';
 import { isReplaySafe } from './retry-policy.js';
+import { isTlsFailure } from './upstream-pool.js';
 import { LazyQuery, normalizeHost } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
 
@@ -150,9 +151,11 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   res.end(body);
 }
 
-function isConnectFailure(err: Error): boolean {
+/** The try reached no backend: it could not connect (a failed TLS handshake or certificate check included). */
+export function isConnectFailure(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   return (
+    isTlsFailure(err) ||
     code === 'ECONNREFUSED' ||
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     code === 'EHOSTUNREACH' ||

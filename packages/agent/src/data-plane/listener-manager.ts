@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ListenerLimits } from '@sluice/proto';
 import { NO_REQUEST_LIMITS, proxyRequest, type ListenerView, type RequestLimits } from './http-proxy.js';
+import { UpgradeProxy } from './upgrade-proxy.js';
 
 /** One listening socket. Its view and limits are replaced on every config version; the socket stays. */
 interface BoundServer {
@@ -14,6 +16,8 @@ interface BoundServer {
   /** Open connections per client address. */
   readonly clients: Map<string, number>;
   draining: boolean;
+  /** Upgrade requests (WebSocket) and the tunnels they became. */
+  readonly upgrades: UpgradeProxy;
 }
 
 // Node's own defaults, restored when a limit is removed.
@@ -58,12 +62,13 @@ export class ListenerManager {
     const key = bindKey(spec);
     if (this.servers.has(key)) return;
     const server = createServer();
-    const bound: BoundServer = { key, server, view: spec.view, requestLimits: NO_REQUEST_LIMITS, maxConnectionsPerClient: 0, clients: new Map(), draining: false };
+    const bound: BoundServer = { key, server, view: spec.view, requestLimits: NO_REQUEST_LIMITS, maxConnectionsPerClient: 0, clients: new Map(), draining: false, upgrades: new UpgradeProxy() };
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       // The view at request start serves the whole request, whatever is applied meanwhile.
       if (bound.draining) res.setHeader('connection', 'close');
       proxyRequest(bound.view, bound.requestLimits, req, res);
     });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bound.upgrades.handle(bound.view, req, socket, head));
     server.on('connection', (socket: Socket) => countClient(bound, socket));
     server.on('clientError', onClientError);
     applyLimits(bound, spec.limits);
@@ -136,7 +141,11 @@ export class ListenerManager {
     bound.draining = true;
     const server = bound.server;
     const done = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), this.drainTimeoutMs);
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        // Upgraded connections are no longer the HTTP server's to close.
+        bound.upgrades.closeAll();
+      }, this.drainTimeoutMs);
       timer.unref();
       // close() stops accepting and (Node >= 19) closes idle keep-alive connections; busy
       // ones end after their response, which carries "connection: close".
@@ -165,6 +174,8 @@ function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): vo
   server.headersTimeout = limits?.requestHeadersTimeoutMs || DEFAULT_HEADERS_TIMEOUT_MS;
   server.keepAliveTimeout = limits?.idleTimeoutMs || DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
+  // A WebSocket quiet for the listener's idle timeout is closed; none set: it may idle on.
+  bound.upgrades.idleTimeoutMs = limits?.idleTimeoutMs ?? 0;
   const maxBodyBytes = limits?.maxRequestBodyBytes ?? 0;
   const bodyTimeoutMs = limits?.requestBodyTimeoutMs ?? 0;
   bound.requestLimits = maxBodyBytes === 0 && bodyTimeoutMs === 0 ? NO_REQUEST_LIMITS : { maxBodyBytes, bodyTimeoutMs };

@@ -1,4 +1,4 @@
-import { HealthStatus, type Cluster, type Endpoints, type ProxyProtocolVersion } from '@sluice/proto';
+import { HealthStatus, type Cluster, type Endpoints, type ProxyProtocolVersion, type UpstreamTls } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { Balancer } from './balancers/balancer.js';
 import { BalancerState, createBalancer } from './balancers/registry.js';
@@ -7,7 +7,7 @@ import { ClusterTraffic } from './endpoint-stats.js';
 import { OutlierDetector, outlierSettings } from './outlier-detection.js';
 import { compileSessionAffinity, type SessionAffinity } from './session-persistence.js';
 import { slowStartSettings } from './slow-start.js';
-import { poolKey, type PoolSettings } from './upstream-pool.js';
+import { poolKey, type PoolSettings, type UpstreamTlsSettings } from './upstream-pool.js';
 
 /** One endpoint as the request path sees it: where to send, and through which pool. */
 export interface UpstreamEndpoint {
@@ -58,15 +58,39 @@ export class ClusterRuntime {
   }
 }
 
+/** A Secret's certificate chain (PEM) and resource version, by Secret name. */
+export type SecretLookup = (name: string) => { readonly pem: string; readonly version: string } | undefined;
+
+const NO_SECRETS: SecretLookup = () => undefined;
+
 /** The pool settings of every endpoint of a cluster (what UpstreamPools must hold). */
-export function clusterPoolSettings(cluster: Cluster, endpoints: Endpoints | undefined): PoolSettings[] {
+export function clusterPoolSettings(cluster: Cluster, endpoints: Endpoints | undefined, secrets: SecretLookup = NO_SECRETS): PoolSettings[] {
+  const tls = upstreamTlsSettings(cluster.tls, secrets);
   return (endpoints?.endpoints ?? []).map((e) => ({
     address: e.address,
     port: e.port,
     connectTimeoutMs: cluster.connectTimeoutMs,
     idleTimeoutMs: cluster.idleTimeoutMs,
     maxConnections: cluster.circuitBreaker?.maxConnections ?? 0,
+    tls,
+    http2: cluster.http2,
   }));
+}
+
+/**
+ * Cluster.tls with its CA resolved. A CA Secret that is missing (validation rejects a cluster
+ * that names one it does not have; this is a Secret removed later) leaves Node's default
+ * trust store, which will not trust a private CA: verification fails closed.
+ */
+export function upstreamTlsSettings(tls: UpstreamTls | undefined, secrets: SecretLookup): UpstreamTlsSettings | undefined {
+  if (tls?.enabled !== true) return undefined;
+  const ca = tls.caSecret === '' ? undefined : secrets(tls.caSecret);
+  return {
+    servername: tls.sni,
+    verify: !tls.insecureSkipVerify,
+    ca: ca?.pem,
+    caId: tls.caSecret === '' ? '' : `${tls.caSecret}@${ca?.version ?? 'missing'}`,
+  };
 }
 
 /**
@@ -82,8 +106,9 @@ export function compileCluster(
   pools: ReadonlyMap<string, Pool>,
   balancerState: BalancerState = new BalancerState(),
   runtime: ClusterRuntime = new ClusterRuntime(name),
+  secrets: SecretLookup = NO_SECRETS,
 ): UpstreamCluster {
-  const settings = clusterPoolSettings(cluster, endpoints);
+  const settings = clusterPoolSettings(cluster, endpoints, secrets);
   const all = (endpoints?.endpoints ?? []).map((e, i) => ({
     id: e.id,
     weight: e.weight,

@@ -1,4 +1,5 @@
-import { Pool } from 'undici';
+import { isIP } from 'node:net';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
 
 /** How to connect to one endpoint; part of the pool's identity. */
 export interface PoolSettings {
@@ -10,13 +11,32 @@ export interface PoolSettings {
   readonly idleTimeoutMs: number;
   /** Connections to the endpoint at most (circuit breaker max_connections); 0 = no limit. */
   readonly maxConnections: number;
+  /** undefined: plain TCP. */
+  readonly tls: UpstreamTlsSettings | undefined;
+  /** HTTP/2 (Cluster.http2): h2 by ALPN over TLS, else h2c with prior knowledge. */
+  readonly http2?: boolean;
+}
+
+/** TLS to an endpoint (Cluster.tls), with its CA resolved from the Secret it names. */
+export interface UpstreamTlsSettings {
+  /** SNI, and the name the certificate must carry; "" = the endpoint's address (no SNI when it is an IP). */
+  readonly servername: string;
+  /** false: insecure_skip_verify. */
+  readonly verify: boolean;
+  /** PEM CA bundle (the Secret's certificate_chain); undefined = Node's default trust store. */
+  readonly ca: string | undefined;
+  /** The CA Secret's name and version ("" = none): a new CA version means new connections. */
+  readonly caId: string;
 }
 
 const DEFAULT_IDLE_MS = 4_000;
 
 export function poolKey(s: PoolSettings): string {
   const host = s.address.includes(':') ? `[${s.address}]` : s.address;
-  return `${host}:${s.port}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxConnections}`;
+  const base = `${host}:${s.port}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxConnections}`;
+  const tls = s.tls;
+  const keyed = s.http2 === true ? `${base}/h2` : base;
+  return tls === undefined ? keyed : `${keyed}/tls:${tls.servername}:${tls.verify ? 'verify' : 'insecure'}:${tls.caId}`;
 }
 
 /**
@@ -75,7 +95,7 @@ export class UpstreamPools {
 
 function createPool(s: PoolSettings): Pool {
   const host = s.address.includes(':') ? `[${s.address}]` : s.address;
-  return new Pool(`http://${host}:${s.port}`, {
+  const options: Pool.Options = {
     pipelining: 1,
     ...(s.maxConnections > 0 ? { connections: s.maxConnections } : {}),
     keepAliveTimeout: s.idleTimeoutMs || DEFAULT_IDLE_MS,
@@ -83,5 +103,71 @@ function createPool(s: PoolSettings): Pool {
     // Route timeouts govern; these are only a backstop against a stuck upstream.
     headersTimeout: 300_000,
     bodyTimeout: 300_000,
+  };
+  if (s.http2 === true) {
+    // One connection carries many streams; undici >= 7.? speaks h2c with prior knowledge
+    // (`useH2c`, not in its types yet) and h2 over TLS when ALPN picks it.
+    Object.assign(options, { allowH2: true, ...(s.tls === undefined ? { useH2c: true } : {}) });
+  }
+  if (s.tls === undefined) return new Pool(`http://${host}:${s.port}`, options);
+  const tls = s.tls;
+  const connector = buildConnector({
+    ...(s.connectTimeoutMs > 0 ? { timeout: s.connectTimeoutMs } : {}),
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    rejectUnauthorized: tls.verify,
+    ...(s.http2 === true ? { allowH2: true } : {}),
   });
+  // undici would take the SNI from each request's Host header; the configured name (or
+  // none, for an IP address) is what the certificate is checked against.
+  options.connect = (opts, callback) => connector({ ...opts, servername: tls.servername }, callback);
+  return new PinnedServernamePool(`https://${host}:${s.port}`, options, tls.servername || s.address);
+}
+
+/**
+ * A Pool whose requests all carry one servername. undici derives a request's servername from
+ * its Host header and closes a connection whose servername differs from the next request's:
+ * behind a proxy, where Host varies per client, that would churn TLS connections.
+ */
+class PinnedServernamePool extends Pool {
+  constructor(
+    url: string,
+    options: Pool.Options,
+    private readonly servername: string,
+  ) {
+    super(url, options);
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    (opts as { servername?: string }).servername = this.servername;
+    return super.dispatch(opts, handler);
+  }
+}
+
+/** The certificate-name target of a TLS endpoint, for other clients (health probes, tunnels). */
+export function tlsServername(address: string, tls: UpstreamTlsSettings): string | undefined {
+  if (tls.servername !== '') return tls.servername;
+  return isIP(address) === 0 ? address : undefined;
+}
+
+/** OpenSSL's certificate verification failures (Node puts them in `code`), besides ERR_TLS_* and ERR_SSL_*. */
+const CERTIFICATE_ERRORS: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'HOSTNAME_MISMATCH',
+]);
+
+/** A TLS handshake that failed: the endpoint's certificate was not accepted, or it does not speak TLS. */
+export function isTlsFailure(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || CERTIFICATE_ERRORS.has(code));
 }

@@ -82,7 +82,11 @@ describe('validateResource', () => {
     expect(validateResource(clusterResource('default/a', undefined, { loadBalancing: { ...hashed, consistentHash: maglev } }))?.message).toMatch(/^load_balancing\.consistent_hash\.table_size: must be a prime/);
     expect(validateResource(clusterResource('default/a', undefined, { loadBalancing: { ...hashed, consistentHash: { ...maglev, tableSize: 0 } } }))).toBeUndefined();
     expect(validateResource(clusterResource('default/a', undefined, { slowStart: { windowMs: 1000, aggression: -2 } }))?.message).toMatch(/^slow_start\.aggression/);
-    expect(validateResource(clusterResource('default/a', undefined, { tls: { enabled: true, sni: '', insecureSkipVerify: false, caSecret: '' } }))?.message).toContain('not supported');
+    const upstreamTls = (sni: string) => clusterResource('default/a', undefined, { tls: { enabled: true, sni, insecureSkipVerify: false, caSecret: 'default/ca' } });
+    expect(validateResource(upstreamTls(''))).toBeUndefined();
+    expect(validateResource(upstreamTls('api.internal'))).toBeUndefined();
+    expect(validateResource(upstreamTls('10.0.0.1'))?.message).toBe('tls.sni: "10.0.0.1" is not a hostname');
+    expect(validateResource(upstreamTls('*.internal'))?.message).toBe('tls.sni: "*.internal" is not a hostname');
     const ep = endpointsResource('default/a', [{ port: 0 }]);
     expect(validateResource(ep, { clusterSource: () => ({ kind: 'Upstream', namespace: 'default', name: 'a' }) })).toEqual({
       message: 'endpoints[0].port: must be 1-65535, got 0',

@@ -92,6 +92,8 @@ function validateSecret(secret: Secret): string | undefined {
   } catch (err) {
     return `certificate_chain: not a PEM certificate (${errorText(err)})`;
   }
+  // No key: a CA bundle (an Upstream's caCertificateRefs), usable only as a trust anchor.
+  if (secret.privateKey === '') return undefined;
   try {
     createPrivateKey(secret.privateKey);
   } catch (err) {
@@ -108,10 +110,23 @@ function validateCluster(cluster: Cluster): string | undefined {
   if (slowStart !== undefined) return slowStart;
   const resilience = validateOutlierDetection(cluster.outlierDetection) ?? validateSessionPersistence(cluster.sessionPersistence);
   if (resilience !== undefined) return resilience;
-  if (cluster.tls?.enabled) return 'tls: TLS to upstreams is not supported by this agent version';
+  const tls = cluster.tls;
+  if (tls?.enabled === true && tls.sni !== '' && (isIP(tls.sni) !== 0 || !HOSTNAME.test(tls.sni) || tls.sni.startsWith('*.'))) {
+    return `tls.sni: "${tls.sni}" is not a hostname`;
+  }
   // Sent by TCP, TLS passthrough and UDP listeners; an HTTP route to such a cluster answers 502 (docs/l4.md).
   if (cluster.proxyProtocol === ProxyProtocolVersion.UNRECOGNIZED) return 'proxy_protocol: unknown value';
   return undefined;
+}
+
+/**
+ * A cluster's references to other resources of the same update or applied before: the CA
+ * Secret of its TLS settings. `hasSecret` says whether a Secret of that name is there.
+ */
+export function clusterReferenceProblem(cluster: Cluster, hasSecret: (name: string) => boolean): Rejection | undefined {
+  const ca = cluster.tls?.enabled === true ? cluster.tls.caSecret : '';
+  if (ca === '' || hasSecret(ca)) return undefined;
+  return reject(`tls.ca_secret: Secret "${ca}" is not among this agent's resources`, cluster.source ? [cluster.source] : []);
 }
 
 function validateEndpoints(endpoints: Endpoints): string | undefined {

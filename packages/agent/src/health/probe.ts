@@ -9,6 +9,8 @@ export interface ProbeSpec {
   readonly port: number;
   readonly check: HealthCheck;
   readonly tls: UpstreamTls | undefined;
+  /** PEM CA bundle of `tls.ca_secret`; undefined = Node's default trust store. */
+  readonly ca?: string | undefined;
   /** Sent as User-Agent so a backend can tell probes from traffic (and which agent probes). */
   readonly userAgent: string;
 }
@@ -43,7 +45,8 @@ function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: numb
       path: http.path || '/',
       agent: false as const,
       headers: { host: http.host || hostHeader(spec.address, spec.port), 'user-agent': spec.userAgent, connection: 'close' },
-      ...(tls ? { servername: spec.tls?.sni || undefined, rejectUnauthorized: spec.tls?.insecureSkipVerify !== true } : {}),
+      // As the request path does: the configured name, or the address (no SNI for an IP).
+      ...(tls ? { servername: spec.tls?.sni || undefined, rejectUnauthorized: spec.tls?.insecureSkipVerify !== true, ...(spec.ca !== undefined ? { ca: spec.ca } : {}) } : {}),
     };
     const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
       const status = res.statusCode ?? 0;
