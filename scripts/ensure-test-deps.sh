@@ -3,14 +3,16 @@
 # etcd-server) for the etcd store tests, and Go + kubectl for the deploy tests. Idempotent;
 # a no-op when all of them are already there.
 set -euo pipefail
-# test/deploy: helm/render builds offline against Debian's Go libraries, and the kustomize
-# base is built with `kubectl kustomize` (Debian's kubernetes-client where no kubectl exists).
+# test/deploy: helm/render builds offline against Debian's Go libraries, the systemd units are
+# checked with systemd-analyze, and the kustomize base is built with `kubectl kustomize`
+# (Debian's kubernetes-client where no kubectl exists).
 deploy_pkgs=()
 command -v go >/dev/null 2>&1 || deploy_pkgs+=(golang-go)
 for pkg in golang-github-masterminds-sprig-dev golang-github-xeipuuv-gojsonschema-dev golang-k8s-sigs-yaml-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || deploy_pkgs+=("$pkg")
 done
 command -v kubectl >/dev/null 2>&1 || deploy_pkgs+=(kubernetes-client)
+command -v systemd-analyze >/dev/null 2>&1 || deploy_pkgs+=(systemd)
 if [ "${#deploy_pkgs[@]}" -gt 0 ]; then
   echo "installing ${deploy_pkgs[*]} (Debian packages) for the deploy tests..." >&2
   DEPLOY_SUDO=""

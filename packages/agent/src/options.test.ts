@@ -141,6 +141,9 @@ describe('parseAgentArgs --tls-*', () => {
       `--tls-ca: ${pki.ca.key} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`,
       `--tls-key: ${pki.server.key} is not the private key of the first certificate in --tls-cert ${pki.client.cert}`,
     ]);
+    expect(problems(...c, '--tls-cert', pki.server.cert, '--tls-key', pki.server.key)).toEqual([
+      `--tls-cert: ${pki.server.cert} may not be used for TLS client authentication: its extended key usage lacks clientAuth`,
+    ]);
     expect(problems(...c, '--tls-cert', pki.client.cert, '--tls-key', pki.client.cert)).toEqual([
       expect.stringMatching(new RegExp(`^--tls-key: ${pki.client.cert} is not an unencrypted PEM private key`)),
     ]);

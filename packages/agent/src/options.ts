@@ -129,7 +129,7 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
 function parseTls(caFile: string | undefined, certFile: string | undefined, keyFile: string | undefined, problems: string[]): AgentTls | undefined {
   if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
   const ca = caFile === undefined ? undefined : readCertificates('--tls-ca', caFile, problems)?.pem;
-  const pair = readKeyPair('--tls-cert', certFile, '--tls-key', keyFile, problems);
+  const pair = readKeyPair('client', '--tls-cert', certFile, '--tls-key', keyFile, problems);
   return { ...(ca ? { ca } : {}), ...(pair ?? {}) };
 }
 

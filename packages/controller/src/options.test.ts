@@ -75,6 +75,9 @@ describe('parseControllerArgs --grpc-tls-*', () => {
     expect(problems('--grpc-tls-cert', pki.server.cert, '--grpc-tls-key', pki.client.key)).toEqual([
       `--grpc-tls-key: ${pki.client.key} is not the private key of the first certificate in --grpc-tls-cert ${pki.server.cert}`,
     ]);
+    expect(problems('--grpc-tls-cert', pki.client.cert, '--grpc-tls-key', pki.client.key)).toEqual([
+      `--grpc-tls-cert: ${pki.client.cert} may not be used for TLS server authentication: its extended key usage lacks serverAuth`,
+    ]);
     expect(problems('--grpc-tls-cert', join(dir.path, 'broken.pem'), '--grpc-tls-key', pki.server.key)).toEqual([
       expect.stringMatching(/^--grpc-tls-cert: certificate 1 in .*broken\.pem does not parse/),
     ]);

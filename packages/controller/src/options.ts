@@ -158,7 +158,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
 
 /** The files are read now so a bad one stops the start, naming its flag. */
 function parseGrpcTls(certFile: string | undefined, keyFile: string | undefined, caFile: string | undefined, problems: string[]): GrpcTls | undefined {
-  const pair = readKeyPair('--grpc-tls-cert', certFile, '--grpc-tls-key', keyFile, problems);
+  const pair = readKeyPair('server', '--grpc-tls-cert', certFile, '--grpc-tls-key', keyFile, problems);
   if (caFile === undefined) return pair;
   // Client certificates ride on the server's TLS: a CA alone would leave the stream in plaintext.
   if (certFile === undefined && keyFile === undefined) problems.push('--grpc-tls-ca: needs --grpc-tls-cert and --grpc-tls-key (client certificates are checked over TLS)');

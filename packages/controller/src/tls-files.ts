@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 // A twin of packages/agent/src/tls-files.ts: the agent may import only @sluice/proto, and
 // these checks are flag parsing, not protocol, so neither package exports them to the other.
 
+/** Extended key usage OIDs: a certificate that lists EKUs must list the role it plays. */
+const EKU = { server: ['1.3.6.1.5.5.7.3.1', 'serverAuth'], client: ['1.3.6.1.5.5.7.3.2', 'clientAuth'] } as const;
+
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
@@ -43,10 +46,12 @@ export function readPrivateKey(flag: string, file: string, problems: string[]): 
 }
 
 /**
- * A certificate and key given as a pair: both or neither, and the key must belong to the
- * certificate (a mismatch would otherwise only show as failed handshakes on the peer).
+ * A certificate and key given as a pair: both or neither, the key must belong to the
+ * certificate, and the certificate must allow its `role` (mismatches would otherwise only show
+ * as failed handshakes, and on the peer's side).
  */
 export function readKeyPair(
+  role: 'server' | 'client',
   certFlag: string,
   certFile: string | undefined,
   keyFlag: string,
@@ -63,6 +68,12 @@ export function readKeyPair(
   if (cert === undefined || key === undefined) return undefined;
   if (!cert.leaf.checkPrivateKey(key.key)) {
     problems.push(`${keyFlag}: ${keyFile} is not the private key of the first certificate in ${certFlag} ${certFile}`);
+    return undefined;
+  }
+  const [oid, name] = EKU[role];
+  const usages = cert.leaf.keyUsage;
+  if (usages !== undefined && !usages.includes(oid)) {
+    problems.push(`${certFlag}: ${certFile} may not be used for TLS ${role} authentication: its extended key usage lacks ${name}`);
     return undefined;
   }
   return { cert: cert.pem, key: key.pem };

@@ -187,6 +187,32 @@ describe('DiscoveryClient', () => {
     await client.stop();
   });
 
+  it('asks diagnose why once per outage and logs its reason as an error', async () => {
+    const diagnose = vi.fn((address: string) => Promise.resolve(address === 'a:1' ? 'the controller requires a client certificate' : undefined));
+    const { client, streams, last, entries } = setup({ diagnose });
+    client.start();
+    last().close(status.UNAVAILABLE, 'Failed to connect');
+    await settle();
+    expect(diagnose.mock.calls).toEqual([['a:1']]);
+    expect(entries.filter((e) => e.level === 'error')).toMatchObject([
+      { message: 'cannot connect to the controller', address: 'a:1', error: 'the controller requires a client certificate' },
+    ]);
+    // Further failures of the same outage are not diagnosed again; an answer ends the outage.
+    while (streams.length < 3) {
+      await vi.advanceTimersByTimeAsync(50);
+      if (streams.length < 3) last().close(status.UNAVAILABLE, 'Failed to connect');
+    }
+    expect(diagnose).toHaveBeenCalledTimes(1);
+    last().respond({ nonce: 'n1' });
+    await settle();
+    last().close(status.UNAVAILABLE, 'Failed to connect');
+    await vi.advanceTimersByTimeAsync(250);
+    last().close(status.UNAVAILABLE, 'Failed to connect');
+    await settle();
+    expect(diagnose).toHaveBeenCalledTimes(2);
+    await client.stop();
+  });
+
   it('spreads retry delays by ±50 %', async () => {
     for (const [random, expected] of [
       [0, 125],

@@ -105,6 +105,8 @@ export class DiscoveryClient {
   private connection: ControllerConnection = { connected: false, address: undefined, lastError: undefined };
   /** So a controller that stays down is reported once, not on every attempt. */
   private unreachableLogged = false;
+  /** `diagnose` runs once per outage, on its first failed connect. */
+  private diagnosed = false;
 
   constructor(private readonly options: DiscoveryClientOptions) {
     if (options.controllers.length === 0) throw new Error('DiscoveryClient needs at least one controller address');
@@ -163,6 +165,7 @@ export class DiscoveryClient {
       attempt.answered = true;
       this.backoff.reset();
       this.unreachableLogged = false;
+      this.diagnosed = false;
       this.setConnection({ connected: true, address: attempt.address, lastError: undefined });
       logger.info('connected to controller', { address: attempt.address });
     }
@@ -211,13 +214,15 @@ export class DiscoveryClient {
       delay = this.backoff.next();
       const fields = { address: attempt.address, code: codeName, error: streamStatus.details, retryInMs: delay };
       if (attempt.answered) logger.warn('discovery stream ended; serving the last applied configuration', fields);
-      else if (!this.unreachableLogged) {
-        logger.warn('no controller answers; serving the last applied configuration', fields);
-        void this.options.diagnose?.(attempt.address).then((reason) => {
+      else if (!this.unreachableLogged) logger.warn('no controller answers; serving the last applied configuration', fields);
+      else logger.debug('controller unreachable', fields);
+      this.unreachableLogged = true;
+      if (!attempt.answered && !this.diagnosed && this.options.diagnose) {
+        this.diagnosed = true;
+        void this.options.diagnose(attempt.address).then((reason) => {
           if (reason !== undefined) logger.error('cannot connect to the controller', { address: attempt.address, error: reason });
         });
-      } else logger.debug('controller unreachable', fields);
-      this.unreachableLogged = true;
+      }
     }
     if (this.stopped) return;
     this.timer = setTimeout(() => {
