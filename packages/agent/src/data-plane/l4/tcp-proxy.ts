@@ -83,6 +83,8 @@ class TcpConnection {
   private outcome: TryOutcome = TryOutcome.OK;
   private connected = false;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastMoved = 0;
 
   constructor(
     private readonly client: Socket,
@@ -98,10 +100,13 @@ class TcpConnection {
       return;
     }
     this.cluster = cluster;
+    this.route.stats?.connected(cluster.name);
     // Nothing is read from the client until an upstream takes it (backpressure from the start).
     this.client.pause();
     this.client.once('close', this.onClientClose);
-    this.client.setTimeout(this.route.idleTimeoutMs, this.onIdle);
+    this.lastMoved = this.client.bytesRead + this.client.bytesWritten;
+    this.idleTimer = setTimeout(this.onIdleCheck, this.route.idleTimeoutMs);
+    this.idleTimer.unref();
     this.tryConnect();
   }
 
@@ -190,6 +195,11 @@ class TcpConnection {
 
   private readonly onClientClose = (hadError: boolean): void => {
     this.closed = true;
+    const stats = this.route.stats;
+    if (stats !== undefined) {
+      stats.bytesIn += this.client.bytesRead;
+      stats.bytesOut += this.client.bytesWritten;
+    }
     const upstream = this.upstream;
     if (upstream === undefined) return this.finish();
     if (!this.connected) {
@@ -205,15 +215,29 @@ class TcpConnection {
     if (hadError) upstream.destroy();
   };
 
-  private readonly onIdle = (): void => {
-    this.client.destroy();
-    this.upstream?.destroy();
+  /**
+   * Idle check without a per-chunk cost (socket.setTimeout refreshes a timer on every read and
+   * write): every idle period, compare the bytes moved with the last check. Every byte passes
+   * through the client socket, so its counters see both directions. Fires within one to two
+   * idle periods of the last byte.
+   */
+  private readonly onIdleCheck = (): void => {
+    const client = this.client;
+    const moved = client.bytesRead + client.bytesWritten;
+    if (moved === this.lastMoved) {
+      client.destroy();
+      this.upstream?.destroy();
+      return;
+    }
+    this.lastMoved = moved;
+    this.idleTimer?.refresh();
   };
 
   private finished = false;
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.idleTimer);
     this.endTry(false);
     if (this.cluster !== undefined) closeConnection(this.cluster);
   }
