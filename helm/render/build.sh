@@ -12,4 +12,8 @@ trap 'rm -rf "$gopath"' EXIT
 mkdir -p "$gopath/src/sluice"
 ln -s "$here" "$gopath/src/sluice/helm-render"
 cd "$gopath/src/sluice/helm-render"
+# go needs a build cache; without HOME (some CI shells) keep it in the throw-away GOPATH.
+if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+  export GOCACHE="$gopath/cache"
+fi
 GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOFLAGS= go build -o "$out" .

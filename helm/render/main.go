@@ -378,18 +378,16 @@ func render(chartDir, releaseName, namespace, kubeVersion string, files []string
 			if strings.TrimSpace(doc) == "" {
 				continue
 			}
+			// A document of comments only is kept, as Helm keeps it (with no kind: sorted last).
 			var parsed interface{}
 			if err := yaml.Unmarshal([]byte(doc), &parsed); err != nil {
 				return "", fmt.Errorf("YAML parse error on %s: %w", key, err)
-			}
-			if parsed == nil {
-				continue // only comments
 			}
 			kind := ""
 			if m := kindRe.FindStringSubmatch(doc); m != nil {
 				kind = m[1]
 			}
-			manifests = append(manifests, manifest{source: key, kind: kind, body: strings.Trim(doc, "\n")})
+			manifests = append(manifests, manifest{source: key, kind: kind, body: strings.TrimSpace(doc)})
 		}
 	}
 	if notesOnly {

@@ -161,3 +161,75 @@ describe('helm chart values', () => {
     expect(outputs).toEqual(['Context "prod" created.\n', 'Switched to context "prod".\n']);
   });
 });
+
+describe('helm/render (Helm semantics on test/deploy/fixtures/mini)', () => {
+  const mini = join(repoRoot, 'test/deploy/fixtures/mini');
+  const renderMini = async (args: string[], values?: string) => {
+    const extra: string[] = [];
+    if (values !== undefined) {
+      const file = join(dir.path, `mini-${Math.random().toString(36).slice(2)}.yaml`);
+      await writeFile(file, values);
+      extra.push('-f', file);
+    }
+    try {
+      return { code: 0, ...(await run(renderer, [...args, ...extra, mini])) };
+    } catch (error) {
+      return error as { code: number; stdout: string; stderr: string };
+    }
+  };
+
+  it('coalesces values (null deletes, maps merge, lists replace), runs tpl/include/sprig, fills .Release/.Chart/.Capabilities/.Template, orders by kind', async () => {
+    const r = await renderMini(['--name', 'r1', '--namespace', 'ns1'], 'nested:\n  b: null\n  c: three\n  list: [z]\n');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(EXPECTED_MINI);
+  });
+
+  it('renders NOTES.txt with --notes; required and the schema fail with their messages', async () => {
+    expect((await renderMini(['--notes', '--name', 'r1'])).stdout).toBe('hello, r1!\n');
+    const required = await renderMini(['--notes'], 'greeting: ""\n');
+    expect([required.code, required.stdout]).toEqual([1, '']);
+    expect(required.stderr).toContain('error calling required: greeting is required');
+    const schema = await renderMini([], 'nested:\n  a: one\n');
+    expect([schema.code, schema.stdout]).toEqual([1, '']);
+    expect(schema.stderr).toContain('- nested.a: Invalid type. Expected: integer, given: string');
+  });
+});
+
+// What `helm template r1 -n ns1 -f <values>` prints for the fixture: ConfigMap before Service
+// (Helm's install order), no "<no value>", the false branch and the partial absent, and the
+// comment-only document kept (Helm keeps it, sorted last).
+const EXPECTED_MINI = `---
+# Source: mini/templates/b-configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: r1-mini
+  namespace: ns1
+data:
+  missing: ""
+  greeting: "HELLO"
+  chart: "1.2.3/4.5"
+  install: "true/Helm"
+  template: mini/templates/b-configmap.yaml
+  kube: "1.31"
+  policy: "true"
+  b64: c2x1aWNl
+  nested: |
+    a: 1
+    c: three
+    list:
+    - z
+  numbers: "012"
+---
+# Source: mini/templates/a-service.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: r1-from-tpl
+  labels:
+    app: mini
+    release: r1
+---
+# Source: mini/templates/a-service.yaml
+# only a comment: not a document
+`;
