@@ -113,7 +113,7 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
   }
   let edge: EdgeExchange | undefined;
   if (route.filters.edge !== undefined) {
-    const outcome = onEdgeRequest(route.filters.edge, req, res, view.trustedProxies, `${normalizeHost(host ?? '')}${path}${search}`);
+    const outcome = onEdgeRequest(route.filters.edge, req, res, view.trustedProxies, host, path, search);
     if (outcome === ANSWERED) return;
     edge = outcome;
   }

@@ -77,7 +77,7 @@ export class UpgradeProxy {
     if (edge !== undefined && (edge.ipAccess !== undefined || edge.rateLimit !== undefined)) {
       // Only the access filters: a cached or compressed answer makes no sense for an upgrade.
       const access = { ipAccess: edge.ipAccess, rateLimit: edge.rateLimit, cache: undefined, compression: undefined, responseHeaders: undefined };
-      if (onEdgeRequest(access, req, answer.response(), view.trustedProxies, '') === ANSWERED) return;
+      if (onEdgeRequest(access, req, answer.response(), view.trustedProxies, host, path, search) === ANSWERED) return;
     }
     const scheme = isEncrypted(req) ? 'https' : 'http';
     const redirect = route.filters.redirect;

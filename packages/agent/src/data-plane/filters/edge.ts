@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import { clientAddress, sendError } from '../http-proxy.js';
+import { normalizeHost } from '../router.js';
 import { CacheTap, notModified, notModifiedHeaders, Replay, servedHeaders, type CacheEntry, type CompiledCache } from './cache.js';
 import { filterClientAddress } from './client-ip.js';
 import type { BodyWriter, CompiledCompression, ResponseHeaders } from './compression.js';
@@ -26,10 +27,18 @@ export const ANSWERED = Symbol('answered');
 
 /**
  * Runs the request-side edge filters. Returns ANSWERED when they answered, an EdgeExchange
- * when the response needs the response-side filters, undefined when it does not.
- * `key` is the cache key (host and normalized path with query).
+ * when the response needs the response-side filters, undefined when it does not. `path` is
+ * the normalized path, `search` the query with its "?" ("" for none).
  */
-export function onEdgeRequest(filters: EdgeFilters, req: IncomingMessage, res: ServerResponse, trusted: BlockList | undefined, key: string): EdgeExchange | undefined | typeof ANSWERED {
+export function onEdgeRequest(
+  filters: EdgeFilters,
+  req: IncomingMessage,
+  res: ServerResponse,
+  trusted: BlockList | undefined,
+  host: string | undefined,
+  path: string,
+  search: string,
+): EdgeExchange | undefined | typeof ANSWERED {
   if (filters.ipAccess !== undefined || filters.rateLimit !== undefined) {
     const client = filterClientAddress(req, clientAddress(req), trusted);
     if (filters.ipAccess !== undefined && !filters.ipAccess.allows(client)) {
@@ -47,7 +56,8 @@ export function onEdgeRequest(filters: EdgeFilters, req: IncomingMessage, res: S
     }
   }
   const cache = filters.cache;
-  if (cache === undefined) return filters.compression === undefined ? undefined : new EdgeExchange(filters, req, res, key, undefined, undefined);
+  if (cache === undefined) return filters.compression === undefined ? undefined : new EdgeExchange(filters, req, res, '', undefined, undefined);
+  const key = `${normalizeHost(host ?? '')}${path}${search}`;
   const lookup = cache.lookup(req, key);
   switch (lookup.kind) {
     case 'hit':
