@@ -285,7 +285,9 @@ export class DataPlane {
     // 4b. L4 listeners (TCP, UDP, TLS passthrough): the same make-before-break, their own sockets.
     const l4Spec = (resource: Resource): L4ListenerSpec => {
       const listener = (resource.body as { value: Listener }).value;
-      return l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
+      const spec = l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
+      spec.route.stats = this.metrics.l4Listener(resource.name);
+      return spec;
     };
     const l4Specs: L4ListenerSpec[] = [];
     await Promise.all(

@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { MatchType } from '@sluice/proto';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { MatchType, Protocol } from '@sluice/proto';
 import { startBackend, type Backend } from '@sluice/testing';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -123,6 +124,39 @@ describe('request metrics, request ids and the access log', () => {
     expect(entry.bytes_sent).toBeGreaterThan(0);
     expect(entry.duration_ms).toBeGreaterThanOrEqual(entry.upstream_duration_ms ?? Infinity);
     expect(Date.parse(entry.time)).not.toBeNaN();
+  });
+});
+
+describe('L4 metrics', () => {
+  it('counts TCP connections by upstream and bytes both ways', async () => {
+    const echo = createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    const dp = new DataPlane({ logger: silent, allowEphemeralPorts: true, drainTimeoutMs: 1_000 });
+    cleanups.push(() => dp.close());
+    const l4Route = { sources: [], backends: [{ cluster: 'default/echo', weight: 1 }], idleTimeoutMs: 0, hostnames: [] };
+    expect(
+      await dp.apply({
+        resources: [
+          clusterResource('default/echo'),
+          endpointsResource('default/echo', [{ port: (echo.address() as AddressInfo).port }]),
+          listenerResource('default/tcp', { protocol: Protocol.PROTOCOL_TCP, routeTable: '', l4Route }),
+        ],
+        removed: [],
+      }),
+    ).toEqual([]);
+    const socket = connect(dp.listeners().get('default/tcp')!.port, '127.0.0.1');
+    socket.write('hello');
+    const echoed = await new Promise<string>((resolve) => socket.once('data', (chunk) => resolve(String(chunk))));
+    expect(echoed).toBe('hello');
+    socket.end();
+    await new Promise((resolve) => socket.once('close', resolve));
+    await vi.waitFor(async () => {
+      const metrics = await dp.collectMetrics();
+      expect(value(metrics, 'sluice_agent_l4_connections_total', { listener: 'default/tcp', upstream: 'default/echo' })).toBe(1);
+      expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/tcp', direction: 'in' })).toBe(5);
+      expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/tcp', direction: 'out' })).toBe(5);
+    });
   });
 });
 

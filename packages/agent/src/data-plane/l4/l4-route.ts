@@ -1,4 +1,5 @@
 import type { L4Route } from '@sluice/proto';
+import type { L4Stats } from '../../metrics/data-plane-metrics.js';
 import { SmoothWeighted } from '../balancers/weighted-round-robin.js';
 import type { WeightedBackend } from '../router.js';
 import type { UpstreamCluster } from '../upstream-cluster.js';
@@ -9,6 +10,8 @@ export class CompiledL4Route {
   readonly backends: SmoothWeighted<WeightedBackend>;
   readonly idleTimeoutMs: number;
   readonly hostnames: readonly string[];
+  /** The listener's L4 counters (metrics/data-plane-metrics.ts), set by the data plane. */
+  stats: L4Stats | undefined;
 
   constructor(
     route: L4Route | undefined,

@@ -145,12 +145,17 @@ export class UdpProxy {
       if (picked.kind === 'none' || !tryOpenConnection(cluster)) return;
       session = new UdpSession(this, key, from, cluster, picked.endpoint, route.idleTimeoutMs);
       this.sessions.set(key, session);
+      route.stats?.connected(cluster.name);
     }
+    const stats = this.view.route?.stats;
+    if (stats !== undefined) stats.bytesIn += datagram.length;
     session.send(datagram);
   };
 
   reply(datagram: Buffer, to: RemoteInfo): void {
     this.socket.send(datagram, to.port, to.address);
+    const stats = this.view.route?.stats;
+    if (stats !== undefined) stats.bytesOut += datagram.length;
   }
 
   forget(session: UdpSession): void {
