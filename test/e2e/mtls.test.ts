@@ -92,3 +92,21 @@ describe('mTLS between agents and controller', () => {
     expect(agents.find((a) => a.metadata.name === 'plaintext')).toBeUndefined();
   });
 });
+
+describe('admin API over HTTPS', () => {
+  // Three sluicectl runs of a few seconds each on a loaded machine.
+  it('sluicectl reaches it when it trusts the CA (NODE_EXTRA_CA_CERTS), and refuses it otherwise', { timeout: 60_000 }, async () => {
+    await using dir = await tempDir();
+    const pki = await createTestPki(dir.path);
+    await using controller = await ControllerProcess.start({ store: 'embedded', dataDir: `${dir.path}/data`, adminTls: pki.server });
+    expect(controller.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const trusted = await runSluicectl(['get', 'agents'], { server: controller.url, env: { NODE_EXTRA_CA_CERTS: pki.ca.cert } });
+    expect(trusted.stderr).not.toMatch(/error/);
+    expect(trusted.code).toBe(0);
+    const untrusted = await runSluicectl(['get', 'agents'], { server: controller.url, env: { NODE_EXTRA_CA_CERTS: '' } });
+    expect(untrusted.code).not.toBe(0);
+    expect(untrusted.stderr).toMatch(/cannot reach the Sluice controller at https:.*(CERT|SIGNATURE|certificate)/);
+    const plain = await runSluicectl(['get', 'agents'], { server: controller.url.replace('https:', 'http:'), env: { NODE_EXTRA_CA_CERTS: pki.ca.cert } });
+    expect(plain.code).not.toBe(0);
+  });
+});

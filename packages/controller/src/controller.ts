@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import type { HealthStatus } from '@sluice/proto';
 import { checkConsistency, snapshotFor, translate } from '@sluice/translator';
@@ -119,10 +120,10 @@ export async function startController(options: ControllerOptions, logger: Logger
     })();
   }
 
-  let server: Server;
+  let server: Server | HttpsServer;
   try {
     const leaderState = () => ({ id, leader: elector.isLeader(), leaderId: elector.leaderId });
-    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState, metrics }), options.admin.host, options.admin.port);
+    const listening = await listenAdmin(createAdminApp({ resources, logger, leadership: leaderState, metrics }), options.admin.host, options.admin.port, options.adminTls);
     server = listening.server;
     logger.info('admin API listening', { address: listening.url });
     const grpc = await listenGrpc(options.grpc.host, options.grpc.port, (grpcServer) => {

@@ -30,7 +30,7 @@ describe('parseControllerArgs', () => {
   });
 });
 
-describe('parseControllerArgs --grpc-tls-*', () => {
+describe('parseControllerArgs --grpc-tls-* and --admin-tls-*', () => {
   let dir: TempDir;
   let pki: TestPki;
   beforeAll(async () => {
@@ -55,6 +55,10 @@ describe('parseControllerArgs --grpc-tls-*', () => {
     expect((server as ControllerOptions).grpcTls).not.toHaveProperty('ca');
     const mutual = parseControllerArgs(['--grpc-tls-cert', pki.server.cert, '--grpc-tls-key', pki.server.key, '--grpc-tls-ca', pki.ca.cert]);
     expect(mutual).toMatchObject({ grpcTls: { ca: await readFile(pki.ca.cert) } });
+    expect(mutual).not.toHaveProperty('adminTls');
+    expect(parseControllerArgs(['--admin-tls-cert', pki.server.cert, '--admin-tls-key', pki.server.key])).toMatchObject({
+      adminTls: { cert: await readFile(pki.server.cert), key: await readFile(pki.server.key) },
+    });
   });
 
   it('wants the certificate and key together, and a CA only with them', () => {
@@ -78,6 +82,7 @@ describe('parseControllerArgs --grpc-tls-*', () => {
     expect(problems('--grpc-tls-cert', pki.client.cert, '--grpc-tls-key', pki.client.key)).toEqual([
       `--grpc-tls-cert: ${pki.client.cert} may not be used for TLS server authentication: its extended key usage lacks serverAuth`,
     ]);
+    expect(problems('--admin-tls-key', pki.server.key)).toEqual(['--admin-tls-cert: required with --admin-tls-key']);
     expect(problems('--grpc-tls-cert', join(dir.path, 'broken.pem'), '--grpc-tls-key', pki.server.key)).toEqual([
       expect.stringMatching(/^--grpc-tls-cert: certificate 1 in .*broken\.pem does not parse/),
     ]);

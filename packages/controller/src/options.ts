@@ -28,6 +28,8 @@ export interface ControllerOptions {
   advertiseAddr?: string;
   /** TLS on the agents' gRPC server; absent: plaintext. */
   grpcTls?: GrpcTls;
+  /** HTTPS on the admin API; absent: plain HTTP. */
+  adminTls?: { cert: Buffer; key: Buffer };
 }
 
 /** PEM files for the gRPC server, read and checked once when the flags are parsed. */
@@ -65,6 +67,10 @@ Flags:
   --grpc-tls-key FILE          PEM private key of --grpc-tls-cert (unencrypted)
   --grpc-tls-ca FILE           PEM CA bundle: agents must present a client certificate it
                                verifies (mutual TLS); needs --grpc-tls-cert
+  --admin-tls-cert FILE        PEM server certificate (chain) for --admin-addr: serve HTTPS
+                               (default: HTTP). sluicectl trusts its CA through
+                               NODE_EXTRA_CA_CERTS=ca.pem, or a publicly trusted certificate
+  --admin-tls-key FILE         PEM private key of --admin-tls-cert (unencrypted)
   --id NAME                    this replica's name, shown as the CONTROLLER of its agents
                                (default: HOSTNAME:PID; give a stable one, e.g. the pod name,
                                so a restarted replica releases the agents it left connected)
@@ -102,6 +108,8 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
         'grpc-tls-cert': { type: 'string' },
         'grpc-tls-key': { type: 'string' },
         'grpc-tls-ca': { type: 'string' },
+        'admin-tls-cert': { type: 'string' },
+        'admin-tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -138,6 +146,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     if (parsed.host === '0.0.0.0' || parsed.host === '::' || parsed.port === 0) problems.push(`--advertise-addr: must name a reachable host and a port, not "${advertise}"`);
   }
   const grpcTls = parseGrpcTls(values['grpc-tls-cert'], values['grpc-tls-key'], values['grpc-tls-ca'], problems);
+  const adminTls = readKeyPair('server', '--admin-tls-cert', values['admin-tls-cert'], '--admin-tls-key', values['admin-tls-key'], problems);
   if (problems.length > 0) throw new ControllerError('bad-request', problems.join('\n'));
   return {
     store: values.store as 'embedded' | 'etcd',
@@ -153,6 +162,7 @@ export function parseControllerArgs(argv: string[]): ControllerOptions | 'help' 
     leaderLeaseTtlMs: leaderLeaseTtlMs ?? 10_000,
     ...(advertise !== undefined ? { advertiseAddr: advertise } : {}),
     ...(grpcTls !== undefined ? { grpcTls } : {}),
+    ...(adminTls !== undefined ? { adminTls } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ export interface ControllerOptions {
   grpcAddr?: string;
   /** PEM files for --grpc-tls-cert/--grpc-tls-key, and --grpc-tls-ca to require client certificates. */
   grpcTls?: { cert: string; key: string; ca?: string };
+  /** PEM files for --admin-tls-cert/--admin-tls-key: `url` is then https://. */
+  adminTls?: { cert: string; key: string };
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }
@@ -43,6 +45,7 @@ export class ControllerProcess implements AsyncDisposable {
     if (options.etcdEndpoints !== undefined) args.push('--etcd-endpoints', options.etcdEndpoints);
     if (options.grpcTls !== undefined) args.push('--grpc-tls-cert', options.grpcTls.cert, '--grpc-tls-key', options.grpcTls.key);
     if (options.grpcTls?.ca !== undefined) args.push('--grpc-tls-ca', options.grpcTls.ca);
+    if (options.adminTls !== undefined) args.push('--admin-tls-cert', options.adminTls.cert, '--admin-tls-key', options.adminTls.key);
     args.push(...(options.extraArgs ?? []));
     return new ManagedProcess(process.execPath, args, { env: { ...process.env, ...options.env } });
   }

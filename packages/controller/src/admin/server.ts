@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { API_VERSION, KINDS, openApiDocument, parseLabelSelector, type KindInfo, type LabelSelector } from '@sluice/api';
 import { ControllerError } from '../errors.js';
@@ -195,16 +196,23 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
 }
 
 /** Starts the app on `host:port` (port 0 picks one); resolves with the server and its URL. */
-export async function listenAdmin(app: express.Express, host: string, port: number): Promise<{ server: Server; url: string }> {
+export async function listenAdmin(
+  app: express.Express,
+  host: string,
+  port: number,
+  /** --admin-tls-cert/--admin-tls-key: serve HTTPS. */
+  tls?: { cert: Buffer; key: Buffer },
+): Promise<{ server: Server | HttpsServer; url: string }> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
+    server.listen(port, host);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);
       const address = server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
       const shownHost = host.includes(':') ? `[${host}]` : host;
-      resolve({ server, url: `http://${shownHost}:${bound}` });
+      resolve({ server, url: `${tls ? 'https' : 'http'}://${shownHost}:${bound}` });
     });
   });
 }
