@@ -10,3 +10,4 @@ export { AgentProcess, type AgentOptions } from './agent-process.js';
 export { watchUntil } from './watch-until.js';
 export { webToUpstream } from './config-yaml.js';
 export { createTestPki, type TestPki, type CertFiles } from './pki.js';
+export { selfSignedCertificate, type PemPair } from './self-signed.js';

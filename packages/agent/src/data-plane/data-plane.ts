@@ -1,5 +1,5 @@
 import { BlockList } from 'node:net';
-import { HealthStatus, ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
+import { HealthStatus, Protocol, ResourceType, type Cluster, type Endpoints, type EndpointTraffic, type Listener, type Resource, type ResourceError, type ResourceKey, type RouteTable, type Source } from '@sluice/proto';
 import type { Pool } from 'undici';
 import type { BreakerStats } from './circuit-breaker.js';
 import { drainTraffic } from './endpoint-stats.js';
@@ -13,9 +13,10 @@ import { isL4Resource, l4ListenerSpec, L4ListenerManager, l4SocketKey, mayShareS
 import { keyOf, keyString, typeOf } from './resource-keys.js';
 import type { EndpointOutlierState } from './outlier-detection.js';
 import { CompiledRouteTable } from './router.js';
+import { CertificateStore, listenerTlsView, type Certificate, type ListenerTlsView } from './tls-contexts.js';
 import { ClusterRuntime, clusterPoolSettings, compileCluster, upstreamTlsSettings, type SecretLookup, type UpstreamCluster } from './upstream-cluster.js';
 import { UpstreamPools } from './upstream-pool.js';
-import { clusterReferenceProblem, dedupeSources, parseCidr, validateResource, type Rejection } from './validate.js';
+import { clusterReferenceProblem, dedupeSources, listenerReferenceProblem, parseCidr, validateResource, type Rejection } from './validate.js';
 
 export interface DataPlaneUpdate {
   resources: Resource[];
@@ -80,6 +81,8 @@ export class DataPlane {
   private readonly listenerManager: ListenerManager;
   private readonly l4Listeners: L4ListenerManager;
   private readonly pools = new UpstreamPools();
+  /** TLS termination: one SecureContext per certificate Secret version. */
+  private readonly certificates = new CertificateStore();
   /** Request, upstream and L4 counts in plain numbers; exposed by collectMetrics(). */
   readonly metrics = new DataPlaneMetrics();
   /** Shared by the listeners that enable it; created on first use. */
@@ -205,6 +208,15 @@ export class DataPlane {
         this.revert(candidate, resource);
       }
     }
+    // An HTTPS listener's certificate Secrets, likewise.
+    for (const resource of update.resources) {
+      if (resource.body?.$case !== 'listener' || candidate.get(keyString(keyOf(resource))) !== resource) continue;
+      const rejection = listenerReferenceProblem(resource.body.value, hasSecret) ?? this.tlsProblem(resource.body.value, candidate);
+      if (rejection !== undefined) {
+        rejectResource(resource, rejection);
+        this.revert(candidate, resource);
+      }
+    }
 
     // 2. Two listeners on one address and port: the one that had it keeps it.
     const listenerResources = [...candidate.values()].filter((r) => r.body?.$case === 'listener');
@@ -256,7 +268,7 @@ export class DataPlane {
       const stats = this.metrics.listener(resource.name);
       stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
       const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list, stats };
-      return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view };
+      return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view, tls: this.tlsView(listener, candidate), h2c: listener.h2c };
     };
     const specs: ListenerSpec[] = [];
     await Promise.all(
@@ -321,9 +333,43 @@ export class DataPlane {
     this.clusters = clusters;
     for (const name of this.clusterRuntimes.keys()) if (!clusters.has(name)) this.clusterRuntimes.delete(name);
     this.trusted = trusted;
+    this.certificates.retain(new Set(specs.flatMap((s) => s.tls?.sni.certificates.map((c) => c.secret) ?? [])));
     if (errors.length > 0) this.options.logger.warn('rejected resources', { errors: errors.map((e) => ({ type: e.key?.type, name: e.key?.name, message: e.message })) });
     this.options.logger.debug('applied data-plane update', { resources: update.resources.length, removed: update.removed.length, rejected: errors.length });
     return errors;
+  }
+
+  /**
+   * An HTTPS listener's certificates (in its order) and settings. A Secret gone from the set
+   * since (validation makes sure a new listener version has them all) serves on with its
+   * last good certificate, so a listener never loses TLS to a removal ordering.
+   */
+  private tlsView(listener: Listener, candidate: ReadonlyMap<string, Resource>, strict = false): ListenerTlsView | undefined {
+    if (listener.protocol !== Protocol.PROTOCOL_HTTPS || listener.tls === undefined) return undefined;
+    const certificates: Certificate[] = [];
+    for (const name of listener.tls.certificateSecrets) {
+      const resource = candidate.get(keyString({ type: ResourceType.RESOURCE_TYPE_SECRET, name }));
+      let certificate: Certificate | undefined;
+      try {
+        certificate = resource?.body?.$case === 'secret' ? this.certificates.certificate(name, resource.version, resource.body.value) : this.certificates.last(name);
+      } catch (err) {
+        if (strict) throw new Error(`tls.certificate_secrets: Secret "${name}" cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        certificate = this.certificates.last(name);
+      }
+      if (certificate !== undefined) certificates.push(certificate);
+    }
+    if (certificates.length === 0) throw new Error('tls.certificate_secrets: none of the certificate Secrets is available');
+    return listenerTlsView(certificates, listener.tls);
+  }
+
+  /** Can an HTTPS listener's certificates be loaded (a new listener version, before it is accepted)? */
+  private tlsProblem(listener: Listener, candidate: ReadonlyMap<string, Resource>): Rejection | undefined {
+    try {
+      this.tlsView(listener, candidate, true);
+      return undefined;
+    } catch (err) {
+      return { message: err instanceof Error ? err.message : String(err), sources: dedupeSources(listener.sources) };
+    }
   }
 
   private bindAddress(listener: Listener): string {

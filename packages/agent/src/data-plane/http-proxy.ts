@@ -65,6 +65,9 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
 /** Response headers never forwarded: hop-by-hop ones, and the backend's identity (DESIGN §9). */
 const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'server', 'x-powered-by'] as const;
 
+/** gRPC's status fields: trailers, even when a backend sends them in the headers. */
+const GRPC_STATUS_HEADERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;
+
 /** Absolute-form request target: "http://host:port" before the path. */
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
@@ -102,7 +105,8 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
       return;
     }
   }
-  const host = req.headers.host;
+  // HTTP/2 names the host in :authority (a Host header, if sent, must agree: RFC 9113 §8.3.1).
+  const host = req.headers.host ?? (req.headers[':authority'] as string | undefined);
   const method = req.method ?? 'GET';
   const vhost = view.table?.findVirtualHost(host);
   const route = vhost?.match(method, path, req.headers, new LazyQuery(query));
@@ -123,7 +127,7 @@ export function proxyRequest(view: ListenerView, limits: RequestLimits, req: Inc
     const hostName = normalizeHost(hostHeader);
     const portAt = hostHeader.lastIndexOf(':');
     const port = portAt > hostHeader.lastIndexOf(']') ? hostHeader.slice(portAt + 1) : undefined;
-    res.writeHead(redirect.statusCode, { location: redirect.location('http', hostName, port, path, query, route.prefix), 'content-length': '0', server: 'sluice' });
+    res.writeHead(redirect.statusCode, { location: redirect.location(schemeOf(req), hostName, port, path, query, route.prefix), 'content-length': '0', server: 'sluice' });
     res.end();
     return;
   }
@@ -146,7 +150,8 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   }
   const body = `${message}\n`;
   const headers: Record<string, string | number> = { 'content-type': TEXT_PLAIN, 'content-length': Buffer.byteLength(body), server: 'sluice' };
-  if (close) headers.connection = 'close';
+  // HTTP/2 has no Connection header (Node refuses it); the stream ends on its own.
+  if (close && !isHttp2(res)) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
 }
@@ -214,7 +219,9 @@ class Exchange {
     readonly edge: EdgeExchange | undefined,
   ) {
     const cl = req.headers['content-length'];
-    this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined ? req : null;
+    // HTTP/2 frames the body itself: a stream not ended with its headers has one, length or not (gRPC).
+    const h2 = (req as { stream?: { endAfterHeaders: boolean } }).stream;
+    this.body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined || (h2 !== undefined && !h2.endAfterHeaders) ? req : null;
     this.clientAddress = clientAddress(req);
     this.headers = this.buildHeaders(host, route.filters.rewrite?.hostname || undefined);
     this.retriesLeft = route.retry.attempts;
@@ -230,8 +237,14 @@ class Exchange {
     let out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
+      // HTTP/2 pseudo-headers (":method", ":authority"...) are not headers to forward.
+      if (name.charCodeAt(0) === 58 /* : */) continue;
       const lower = name.toLowerCase();
-      if (DROPPED_REQUEST_HEADERS.has(lower) || lower === namedOne || (named !== undefined && named.has(lower))) continue;
+      if (DROPPED_REQUEST_HEADERS.has(lower) || lower === namedOne || (named !== undefined && named.has(lower))) {
+        // HTTP/2's one TE value is end-to-end for gRPC (the client reads trailers).
+        if (lower === 'te' && raw[i + 1] === 'trailers' && req.httpVersionMajor === 2) out.push(name, 'trailers');
+        continue;
+      }
       if (this.body === null && lower === 'content-length') continue;
       out.push(name, raw[i + 1] as string);
     }
@@ -245,7 +258,7 @@ class Exchange {
       'x-forwarded-for',
       trusted && typeof xff === 'string' ? `${xff}, ${peer}` : peer,
       'x-forwarded-proto',
-      trusted && typeof xfp === 'string' ? xfp : 'http',
+      trusted && typeof xfp === 'string' ? xfp : schemeOf(req),
     );
     const forwardedHost = trusted && typeof xfh === 'string' ? xfh : host;
     if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
@@ -547,6 +560,16 @@ class Attempt implements Dispatcher.DispatchHandler {
       headers['set-cookie'] = set === undefined ? cookie : Array.isArray(set) ? [...set, cookie] : [set, cookie];
     }
     exchange.responseHeaders?.applyToObject(headers);
+    // A gRPC "trailers-only" answer (status in the headers, no body): relayed as headers
+    // then trailers, which every gRPC client reads, whatever frames the two hops use.
+    if (headers['grpc-status'] !== undefined && isHttp2(exchange.res)) {
+      const trailers: Record<string, string | string[] | undefined> = {};
+      for (const name of GRPC_STATUS_HEADERS) {
+        if (headers[name] !== undefined) trailers[name] = headers[name];
+        delete headers[name];
+      }
+      exchange.res.addTrailers(trailers);
+    }
     exchange.res.writeHead(statusCode, headers);
   }
 
@@ -559,11 +582,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     if (!this.live()) return;
     this.end(true);
     const exchange = this.exchange;
     exchange.done();
+    // gRPC's status travels in trailers. HTTP/1.1 clients get them only on a chunked response (Node drops them otherwise).
+    if (hasAny(trailers)) exchange.res.addTrailers(trailers);
     (exchange.edge?.writer ?? exchange.res).end();
   }
 
@@ -590,4 +615,20 @@ class Attempt implements Dispatcher.DispatchHandler {
 export function clientAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** The scheme the client used: https on a TLS listener (HTTP/1.1 or HTTP/2 alike). */
+export function schemeOf(req: IncomingMessage): 'http' | 'https' {
+  return (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
+}
+
+/** An HTTP/2 response (the compat API's; it has a stream, not a socket of its own). */
+export function isHttp2(res: ServerResponse): boolean {
+  return (res as { stream?: unknown }).stream !== undefined;
+}
+
+function hasAny(record: object | null | undefined): boolean {
+  if (record === null || record === undefined) return false;
+  for (const _ in record) return true;
+  return false;
 }

@@ -1,20 +1,45 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createH2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ListenerLimits } from '@sluice/proto';
+import { sniffH2c, withHead } from './h2c-sniff.js';
 import { NO_REQUEST_LIMITS, proxyRequest, type ListenerView, type RequestLimits } from './http-proxy.js';
+import type { ListenerTlsView } from './tls-contexts.js';
 import { UpgradeProxy } from './upgrade-proxy.js';
 
-/** One listening socket. Its view and limits are replaced on every config version; the socket stays. */
+/**
+ * One listening socket. Its view, limits and protocol settings are replaced on every config
+ * version; the socket stays. It only accepts: each connection goes to the protocol front its
+ * listener has at that moment (TLS, then HTTP/1.1 or HTTP/2 by ALPN; or h2c sniffing; or
+ * plain HTTP/1.1), so even a change of protocol takes effect without rebinding.
+ */
 interface BoundServer {
   readonly key: string;
-  readonly server: Server;
+  readonly server: NetServer;
+  /** HTTP/1.1, cleartext or inside TLS. It never listens itself. */
+  readonly http1: HttpServer;
+  /** HTTP/2 (h2 by ALPN, or h2c), created on first use. */
+  h2: Http2Server | undefined;
+  /** TLS termination, created on first use. */
+  tlsServer: TlsServer | undefined;
+  /** undefined: cleartext. */
+  tls: ListenerTlsView | undefined;
+  /** The `tls.key` the TLS server's default context was built for. */
+  tlsContextKey: string;
+  /** Cleartext only: sniff each connection for the HTTP/2 preface. */
+  h2c: boolean;
   view: ListenerView;
   requestLimits: RequestLimits;
   /** 0 = no cap. */
   maxConnectionsPerClient: number;
   /** Open connections per client address. */
   readonly clients: Map<string, number>;
+  /** Every accepted connection, for the end of a drain. */
+  readonly sockets: Set<Socket>;
+  /** Open HTTP/2 sessions, closed gracefully (GOAWAY) by a drain. */
+  readonly sessions: Set<ServerHttp2Session>;
   draining: boolean;
   /** Upgrade requests (WebSocket) and the tunnels they became. */
   readonly upgrades: UpgradeProxy;
@@ -33,6 +58,10 @@ export interface ListenerSpec {
   readonly port: number;
   readonly limits: ListenerLimits | undefined;
   readonly view: ListenerView;
+  /** HTTPS: certificates by SNI, TLS versions, ALPN. undefined: cleartext HTTP. */
+  readonly tls?: ListenerTlsView | undefined;
+  /** Cleartext HTTP also takes HTTP/2 with prior knowledge. */
+  readonly h2c?: boolean;
 }
 
 /** Same address and port = same socket across versions (port 0, test-only, is per name). */
@@ -61,17 +90,41 @@ export class ListenerManager {
   async bind(spec: ListenerSpec): Promise<void> {
     const key = bindKey(spec);
     if (this.servers.has(key)) return;
-    const server = createServer();
-    const bound: BoundServer = { key, server, view: spec.view, requestLimits: NO_REQUEST_LIMITS, maxConnectionsPerClient: 0, clients: new Map(), draining: false, upgrades: new UpgradeProxy() };
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // As http.Server accepts: half-open allowed (the HTTP layer decides), no Nagle delay.
+    const server = createNetServer({ allowHalfOpen: true, noDelay: true });
+    const http1 = createHttpServer();
+    const bound: BoundServer = {
+      key,
+      server,
+      http1,
+      h2: undefined,
+      tlsServer: undefined,
+      tls: undefined,
+      tlsContextKey: '',
+      h2c: false,
+      view: spec.view,
+      requestLimits: NO_REQUEST_LIMITS,
+      maxConnectionsPerClient: 0,
+      clients: new Map(),
+      sockets: new Set(),
+      sessions: new Set(),
+      draining: false,
+      upgrades: new UpgradeProxy(),
+    };
+    http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       // The view at request start serves the whole request, whatever is applied meanwhile.
       if (bound.draining) res.setHeader('connection', 'close');
       proxyRequest(bound.view, bound.requestLimits, req, res);
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bound.upgrades.handle(bound.view, req, socket, head));
-    server.on('connection', (socket: Socket) => countClient(bound, socket));
-    server.on('clientError', onClientError);
-    applyLimits(bound, spec.limits);
+    http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bound.upgrades.handle(bound.view, req, socket, head));
+    http1.on('clientError', onClientError);
+    // Node starts its header and request timeout checks when a server starts listening;
+    // this one is handed its connections, so it is told it listens.
+    http1.emit('listening');
+    server.on('connection', (socket: Socket) => {
+      if (countClient(bound, socket)) accept(bound, socket);
+    });
+    applySettings(bound, spec);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: spec.port, host: spec.address === '' ? undefined : spec.address }, () => {
@@ -83,8 +136,8 @@ export class ListenerManager {
   }
 
   /**
-   * Makes `specs` the live listeners: each bound socket gets its new view and limits, and
-   * every socket not in `specs` stops accepting and drains.
+   * Makes `specs` the live listeners: each bound socket gets its new view, limits and
+   * protocol settings, and every socket not in `specs` stops accepting and drains.
    */
   commit(specs: readonly ListenerSpec[]): void {
     const names = new Map<string, string>();
@@ -93,8 +146,7 @@ export class ListenerManager {
       const key = bindKey(spec);
       const bound = this.servers.get(key);
       if (bound === undefined) continue;
-      bound.view = spec.view;
-      applyLimits(bound, spec.limits);
+      applySettings(bound, spec);
       names.set(spec.name, key);
       keep.add(key);
     }
@@ -142,22 +194,116 @@ export class ListenerManager {
     const server = bound.server;
     const done = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        server.closeAllConnections();
+        for (const socket of bound.sockets) socket.destroy();
         // Upgraded connections are no longer the HTTP server's to close.
         bound.upgrades.closeAll();
       }, this.drainTimeoutMs);
       timer.unref();
-      // close() stops accepting and (Node >= 19) closes idle keep-alive connections; busy
-      // ones end after their response, which carries "connection: close".
+      // The listening socket stops accepting; its callback runs once every connection it
+      // accepted is closed. Idle keep-alive connections close now; busy HTTP/1.1 ones after
+      // their response, which carries "connection: close"; HTTP/2 sessions get a GOAWAY
+      // and end when their open streams do.
       server.close(() => {
         clearTimeout(timer);
         resolve();
       });
-      server.closeIdleConnections();
+      bound.http1.close();
+      for (const session of bound.sessions) session.close();
     });
     this.draining.add(done);
     void done.then(() => this.draining.delete(done));
   }
+}
+
+/** Hands an accepted connection to the front its listener has now. */
+function accept(bound: BoundServer, socket: Socket): void {
+  bound.sockets.add(socket);
+  socket.once('close', () => bound.sockets.delete(socket));
+  if (bound.tls !== undefined) {
+    tlsFront(bound).emit('connection', socket);
+    return;
+  }
+  if (!bound.h2c) {
+    bound.http1.emit('connection', socket);
+    return;
+  }
+  sniffH2c(socket, bound.http1.headersTimeout, (h2, head) => {
+    if (!h2) {
+      socket.unshift(head);
+      bound.http1.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    const front = h2Front(bound);
+    const stream = withHead(socket, head);
+    // The session sees a JS stream, which has no peer address: lend it the socket's, for
+    // X-Forwarded-For, IP access rules and rate limits (read through req.socket).
+    front.once('session', (session: ServerHttp2Session) => {
+      Object.assign(session.socket as object, { _peername: { address: socket.remoteAddress, family: socket.remoteFamily, port: socket.remotePort } });
+    });
+    front.emit('connection', stream);
+  });
+}
+
+function onRequest(bound: BoundServer, req: Http2ServerRequest, res: Http2ServerResponse): void {
+  // The compat request and response have the http.IncomingMessage/ServerResponse members the
+  // proxy uses; http-proxy.ts handles what differs (pseudo-headers, no connection headers).
+  proxyRequest(bound.view, bound.requestLimits, req as unknown as IncomingMessage, res as unknown as ServerResponse);
+}
+
+function h2Front(bound: BoundServer): Http2Server {
+  if (bound.h2 !== undefined) return bound.h2;
+  const h2 = createH2Server();
+  h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => onRequest(bound, req, res));
+  h2.on('session', (session: ServerHttp2Session) => {
+    bound.sessions.add(session);
+    session.once('close', () => bound.sessions.delete(session));
+    if (bound.draining) session.close();
+  });
+  // A session idle this long is closed (the HTTP/1.1 keep-alive timeout's counterpart).
+  h2.setTimeout(bound.http1.keepAliveTimeout);
+  bound.h2 = h2;
+  return h2;
+}
+
+function tlsFront(bound: BoundServer): TlsServer {
+  if (bound.tlsServer !== undefined) return bound.tlsServer;
+  const tls = bound.tls as ListenerTlsView;
+  const server = createTlsServer({
+    ...defaultContext(tls),
+    // Read per handshake: a new config version (a rotated certificate) serves new handshakes
+    // at once; open connections keep the context they were made with.
+    SNICallback: (serverName, callback) => callback(null, bound.tls?.sni.select(serverName).context),
+    ALPNCallback: ({ protocols }) => bound.tls?.alpn.find((p) => protocols.includes(p)),
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') h2Front(bound).emit('connection', socket);
+    else bound.http1.emit('connection', socket);
+  });
+  // Failed handshakes (scanners, wrong versions) are the client's problem: no log on the hot path.
+  server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+  bound.tlsServer = server;
+  bound.tlsContextKey = tls.key;
+  return server;
+}
+
+/** The TLS server's default context: the first certificate (clients without SNI) and the protocol versions. */
+function defaultContext(tls: ListenerTlsView): { cert: string; key: string; minVersion: ListenerTlsView['minVersion']; maxVersion: ListenerTlsView['maxVersion'] } {
+  const first = tls.sni.default;
+  return { cert: first.certificateChain, key: first.privateKey, minVersion: tls.minVersion, maxVersion: tls.maxVersion };
+}
+
+/** A spec's view, limits and protocol settings onto its bound socket (at bind and on every commit). */
+function applySettings(bound: BoundServer, spec: ListenerSpec): void {
+  bound.view = spec.view;
+  bound.h2c = spec.h2c === true;
+  bound.tls = spec.tls;
+  if (spec.tls !== undefined && bound.tlsServer !== undefined && bound.tlsContextKey !== spec.tls.key) {
+    // Versions and the no-SNI certificate live in the server's default context.
+    bound.tlsServer.setSecureContext(defaultContext(spec.tls));
+    bound.tlsContextKey = spec.tls.key;
+  }
+  applyLimits(bound, spec.limits);
 }
 
 /**
@@ -166,13 +312,14 @@ export class ListenerManager {
  * request (body limits), so a change applies to a bound socket without rebinding it.
  */
 function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): void {
-  const server = bound.server as Server & { maxHeaderSize: number | undefined };
-  server.maxConnections = limits?.maxConnections || Infinity;
+  bound.server.maxConnections = limits?.maxConnections || Infinity;
+  const server = bound.http1 as HttpServer & { maxHeaderSize: number | undefined };
   server.maxHeadersCount = limits?.maxRequestHeaders || DEFAULT_MAX_HEADERS;
   // Node reads it when it sets up each connection's parser (undefined: --max-http-header-size).
   server.maxHeaderSize = limits?.maxRequestHeaderBytes || undefined;
   server.headersTimeout = limits?.requestHeadersTimeoutMs || DEFAULT_HEADERS_TIMEOUT_MS;
   server.keepAliveTimeout = limits?.idleTimeoutMs || DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  bound.h2?.setTimeout(server.keepAliveTimeout);
   bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
   // A WebSocket quiet for the listener's idle timeout is closed; none set: it may idle on.
   bound.upgrades.idleTimeoutMs = limits?.idleTimeoutMs ?? 0;
@@ -181,13 +328,13 @@ function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): vo
   bound.requestLimits = maxBodyBytes === 0 && bodyTimeoutMs === 0 ? NO_REQUEST_LIMITS : { maxBodyBytes, bodyTimeoutMs };
 }
 
-/** Counts a new connection against its client's cap; over the cap, it is closed at once. */
-function countClient(bound: BoundServer, socket: Socket): void {
+/** Counts a new connection against its client's cap; over the cap, it is closed at once (false). */
+function countClient(bound: BoundServer, socket: Socket): boolean {
   const client = socket.remoteAddress ?? '';
   const open = (bound.clients.get(client) ?? 0) + 1;
   if (bound.maxConnectionsPerClient > 0 && open > bound.maxConnectionsPerClient) {
     socket.destroy();
-    return;
+    return false;
   }
   bound.clients.set(client, open);
   socket.once('close', () => {
@@ -195,6 +342,7 @@ function countClient(bound: BoundServer, socket: Socket): void {
     if (left > 0) bound.clients.set(client, left);
     else bound.clients.delete(client);
   });
+  return true;
 }
 
 const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {

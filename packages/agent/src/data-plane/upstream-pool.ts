@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
+import { Http2Pool } from './h2-upstream.js';
 
 /** How to connect to one endpoint; part of the pool's identity. */
 export interface PoolSettings {
@@ -105,9 +106,15 @@ function createPool(s: PoolSettings): Pool {
     bodyTimeout: 300_000,
   };
   if (s.http2 === true) {
-    // One connection carries many streams; undici >= 7.? speaks h2c with prior knowledge
-    // (`useH2c`, not in its types yet) and h2 over TLS when ALPN picks it.
-    Object.assign(options, { allowH2: true, ...(s.tls === undefined ? { useH2c: true } : {}) });
+    // h2 over TLS, or h2c with prior knowledge, on node:http2 (h2-upstream.ts says why not undici).
+    const tls = s.tls;
+    const pool = new Http2Pool(`${tls === undefined ? 'http' : 'https'}://${host}:${s.port}`, {
+      connectTimeoutMs: s.connectTimeoutMs,
+      idleTimeoutMs: s.idleTimeoutMs || DEFAULT_IDLE_MS,
+      tls: tls === undefined ? undefined : { ca: tls.ca, rejectUnauthorized: tls.verify, servername: tlsServername(s.address, tls) },
+    });
+    // The request path uses only the Pool members Http2Pool has (dispatch, stats.free, close, destroy).
+    return pool as unknown as Pool;
   }
   if (s.tls === undefined) return new Pool(`http://${host}:${s.port}`, options);
   const tls = s.tls;
@@ -115,7 +122,6 @@ function createPool(s: PoolSettings): Pool {
     ...(s.connectTimeoutMs > 0 ? { timeout: s.connectTimeoutMs } : {}),
     ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
     rejectUnauthorized: tls.verify,
-    ...(s.http2 === true ? { allowH2: true } : {}),
   });
   // undici would take the SNI from each request's Host header; the configured name (or
   // none, for an IP address) is what the certificate is checked against.

@@ -24,6 +24,7 @@ import { RETRY_CONDITIONS } from './retry-policy.js';
 import { validateSessionPersistence } from './session-persistence.js';
 import { validateSlowStart } from './slow-start.js';
 import { fullMatch } from './router.js';
+import { tlsSettingsProblem } from './tls-contexts.js';
 import { validateL4Listener } from './l4/validate-l4.js';
 
 // Per-resource checks at the agent (DESIGN §9: "validated at the API, checked again at the
@@ -94,11 +95,14 @@ function validateSecret(secret: Secret): string | undefined {
   }
   // No key: a CA bundle (an Upstream's caCertificateRefs), usable only as a trust anchor.
   if (secret.privateKey === '') return undefined;
+  let key;
   try {
-    createPrivateKey(secret.privateKey);
+    key = createPrivateKey(secret.privateKey);
   } catch (err) {
     return `private_key: not a PEM private key (${errorText(err)})`;
   }
+  // A listener could not serve a pair that does not match (createSecureContext would throw).
+  if (!new X509Certificate(secret.certificateChain).checkPrivateKey(key)) return 'private_key: does not match the certificate in certificate_chain';
   return undefined;
 }
 
@@ -140,19 +144,17 @@ function validateEndpoints(endpoints: Endpoints): string | undefined {
   return undefined;
 }
 
-const L4_PROTOCOLS: Partial<Record<Protocol, string>> = {
-  [Protocol.PROTOCOL_HTTPS]: 'HTTPS',
-  [Protocol.PROTOCOL_TCP]: 'TCP',
-  [Protocol.PROTOCOL_UDP]: 'UDP',
-  [Protocol.PROTOCOL_TLS_PASSTHROUGH]: 'TLS passthrough',
-};
-
 function validateListener(listener: Listener, options: ValidateOptions): string | undefined {
   switch (listener.protocol) {
     case Protocol.PROTOCOL_HTTP:
       break;
-    case Protocol.PROTOCOL_HTTPS:
-      return `protocol: ${L4_PROTOCOLS[listener.protocol]} listeners are not supported by this agent version`;
+    case Protocol.PROTOCOL_HTTPS: {
+      if (listener.tls === undefined) return 'tls: an HTTPS listener needs TLS settings (certificate_secrets)';
+      const problem = tlsSettingsProblem(listener.tls);
+      if (problem !== undefined) return problem;
+      if (listener.h2c) return 'h2c: only for HTTP listeners (HTTPS negotiates HTTP/2 by ALPN)';
+      break;
+    }
     case Protocol.PROTOCOL_TCP:
     case Protocol.PROTOCOL_UDP:
     case Protocol.PROTOCOL_TLS_PASSTHROUGH:
@@ -167,6 +169,18 @@ function validateListener(listener: Listener, options: ValidateOptions): string 
   if (listener.acceptProxyProtocol) return 'accept_proxy_protocol: PROXY protocol is not supported by this agent version';
   for (const [i, cidr] of listener.trustedProxies.entries()) {
     if (parseCidr(cidr) === undefined) return `trusted_proxies[${i}]: "${cidr}" is not an IP address or CIDR`;
+  }
+  return undefined;
+}
+
+/**
+ * An HTTPS listener's references: each certificate Secret must come in the same update or
+ * have been applied before (`hasSecret`).
+ */
+export function listenerReferenceProblem(listener: Listener, hasSecret: (name: string) => boolean): Rejection | undefined {
+  if (listener.protocol !== Protocol.PROTOCOL_HTTPS) return undefined;
+  for (const [i, name] of (listener.tls?.certificateSecrets ?? []).entries()) {
+    if (!hasSecret(name)) return reject(`tls.certificate_secrets[${i}]: Secret "${name}" is not among this agent's resources`, listener.sources);
   }
   return undefined;
 }

@@ -29,6 +29,8 @@ export function listenerResource(name: string, over: Partial<Listener> = {}): Re
     routeTable: name,
     trustedProxies: [],
     acceptProxyProtocol: false,
+    h2c: false,
+    accessLog: false,
     ...over,
   };
   return { name, version: version(), body: { $case: 'listener', value: listener } };
@@ -63,6 +65,7 @@ export function clusterResource(name: string, policy = LoadBalancingPolicy.LOAD_
     connectTimeoutMs: 0,
     idleTimeoutMs: 0,
     proxyProtocol: ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_UNSPECIFIED,
+    http2: false,
     ...over,
   };
   return { name, version: version(), body: { $case: 'cluster', value: cluster } };

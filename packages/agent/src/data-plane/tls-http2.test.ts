@@ -1,0 +1,311 @@
+import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { Protocol, type Resource } from '@sluice/proto';
+import { selfSignedCertificate, startBackend, type Backend, type PemPair } from '@sluice/testing';
+import { request } from 'undici';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DataPlane } from './data-plane.js';
+import { clusterResource, endpointsResource, listenerResource, route, routeTableResource, vhost } from './test-support/resources.js';
+
+// TLS termination, HTTP/2 (h2 by ALPN, h2c by prior knowledge) and gRPC through a DataPlane on
+// loopback: real sockets, real clients, certificates made per run.
+
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+const LISTENER = 'default/web';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+let shop: PemPair;
+let api: PemPair;
+let wildcard: PemPair;
+beforeAll(async () => {
+  [shop, api, wildcard] = await Promise.all([
+    selfSignedCertificate('shop.example.com'),
+    selfSignedCertificate('api.example.com'),
+    selfSignedCertificate('wild', ['*.apps.example.com']),
+  ]);
+});
+
+function dataPlane(): DataPlane {
+  const dp = new DataPlane({ logger: silent, allowEphemeralPorts: true, drainTimeoutMs: 1_000 });
+  cleanups.push(() => dp.close());
+  return dp;
+}
+
+async function backend(name: string): Promise<Backend> {
+  const b = await startBackend(name);
+  cleanups.push(() => b[Symbol.asyncDispose]());
+  return b;
+}
+
+let secretVersion = 0;
+function secretResource(name: string, pem: PemPair): Resource {
+  return { name, version: `s${++secretVersion}`, body: { $case: 'secret', value: { sources: [], certificateChain: pem.cert, privateKey: pem.key } } };
+}
+
+function httpsListener(secrets: string[], tls: { minVersion?: string; maxVersion?: string; alpnProtocols?: string[] } = {}): Resource {
+  return listenerResource(LISTENER, {
+    protocol: Protocol.PROTOCOL_HTTPS,
+    tls: { certificateSecrets: secrets, minVersion: tls.minVersion ?? '', maxVersion: tls.maxVersion ?? '', alpnProtocols: tls.alpnProtocols ?? [] },
+  });
+}
+
+/** A cluster named after the backend and a catch-all route to it. */
+function upstream(b: Backend, over: Parameters<typeof clusterResource>[2] = {}): Resource[] {
+  return [
+    clusterResource(`default/${b.name}`, undefined, over),
+    endpointsResource(`default/${b.name}`, [{ port: b.port }]),
+    routeTableResource(LISTENER, [vhost(['*'], [route('default/r/rule/0/match/0', `default/${b.name}`)])]),
+  ];
+}
+
+function port(dp: DataPlane): number {
+  const l = dp.listeners().get(LISTENER);
+  if (!l) throw new Error('listener not bound');
+  return l.port;
+}
+
+/** One TLS handshake with `servername` (none: no SNI); resolves with the socket once secure. */
+async function handshake(p: number, servername: string | undefined, options: ConnectionOptions = {}): Promise<TLSSocket> {
+  const socket = tlsConnect({ host: '127.0.0.1', port: p, rejectUnauthorized: false, ...(servername ? { servername } : {}), ...options });
+  cleanups.push(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  return socket;
+}
+
+const subjectOf = (cert: PeerCertificate): string => String(cert.subject.CN);
+
+/** GET over an open TLS socket, keeping it open (raw HTTP/1.1 keep-alive): "status body". */
+async function getOver(socket: TLSSocket, host: string, path = '/'): Promise<string> {
+  socket.write(`GET ${path} HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = text.slice(0, end);
+      const length = /\r\ncontent-length: (\d+)/i.exec(head);
+      const body = text.slice(end + 4);
+      let done: string | undefined;
+      if (length !== null && body.length >= Number(length[1])) done = body.slice(0, Number(length[1]));
+      else if (length === null && body.endsWith('0\r\n\r\n')) done = body.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+      if (done === undefined) return;
+      socket.off('data', onData);
+      resolve(`${head.split(' ')[1] ?? ''} ${done}`);
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+async function h2get(session: ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<{ headers: IncomingHttpHeaders; body: string }> {
+  const stream = session.request({ ':path': path, ...headers });
+  return new Promise((resolve, reject) => {
+    let responseHeaders: IncomingHttpHeaders = {};
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => (responseHeaders = h));
+    stream.on('data', (c: string) => (body += c));
+    stream.on('end', () => resolve({ headers: responseHeaders, body }));
+    stream.on('error', reject);
+  });
+}
+
+function h2session(url: string, options: Parameters<typeof h2connect>[1] = {}): ClientHttp2Session {
+  const session = h2connect(url, options);
+  session.on('error', () => {});
+  cleanups.push(() => session.destroy());
+  return session;
+}
+
+describe('HTTPS listeners', () => {
+  it('picks the certificate by SNI: exact name, wildcard, and the first one without a match or SNI', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    const errors = await dp.apply({
+      resources: [secretResource('default/shop', shop), secretResource('default/api', api), secretResource('default/wild', wildcard), ...upstream(b), httpsListener(['default/shop', 'default/api', 'default/wild'])],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    const p = port(dp);
+    expect(subjectOf((await handshake(p, 'api.example.com')).getPeerCertificate())).toBe('api.example.com');
+    expect(subjectOf((await handshake(p, 'SHOP.example.com')).getPeerCertificate())).toBe('shop.example.com');
+    expect(subjectOf((await handshake(p, 'a.apps.example.com')).getPeerCertificate())).toBe('wild');
+    // A wildcard covers one label only; unknown names and no SNI get the first certificate.
+    expect(subjectOf((await handshake(p, 'a.b.apps.example.com')).getPeerCertificate())).toBe('shop.example.com');
+    expect(subjectOf((await handshake(p, undefined)).getPeerCertificate())).toBe('shop.example.com');
+
+    // The request is proxied, and the backend learns the client used https.
+    const socket = await handshake(p, 'api.example.com', { ALPNProtocols: ['http/1.1'] });
+    expect(await getOver(socket, 'api.example.com', '/x')).toBe('200 shop\n');
+    expect(b.last?.headers['x-forwarded-proto']).toBe('https');
+    expect(b.last?.headers.host).toBe('api.example.com');
+  });
+
+  it('serves a renewed certificate on new handshakes while an open connection keeps working', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: [secretResource('default/shop', shop), ...upstream(b), httpsListener(['default/shop'])], removed: [] })).toEqual([]);
+    const p = port(dp);
+    const old = await handshake(p, 'shop.example.com', { ALPNProtocols: ['http/1.1'] });
+    expect(await getOver(old, 'shop.example.com')).toBe('200 shop\n');
+    const oldFingerprint = old.getPeerCertificate().fingerprint256;
+
+    const renewed = await selfSignedCertificate('shop.example.com');
+    expect(await dp.apply({ resources: [secretResource('default/shop', renewed)], removed: [] })).toEqual([]);
+
+    const fresh = await handshake(p, 'shop.example.com');
+    expect(fresh.getPeerCertificate().fingerprint256).not.toBe(oldFingerprint);
+    expect(fresh.getPeerCertificate().raw.equals(new X509Certificate(renewed.cert).raw)).toBe(true);
+    // Same socket, same certificate, still serving.
+    expect(await getOver(old, 'shop.example.com')).toBe('200 shop\n');
+    expect(old.getPeerCertificate().fingerprint256).toBe(oldFingerprint);
+  });
+
+  it('enforces min_version and offers only the configured ALPN protocols', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: [secretResource('default/shop', shop), ...upstream(b), httpsListener(['default/shop'], { minVersion: 'TLSv1.3', alpnProtocols: ['http/1.1'] })], removed: [] })).toEqual([]);
+    const p = port(dp);
+    await expect(handshake(p, 'shop.example.com', { maxVersion: 'TLSv1.2' })).rejects.toThrow();
+    const socket = await handshake(p, 'shop.example.com', { ALPNProtocols: ['h2', 'http/1.1'] });
+    expect(socket.alpnProtocol).toBe('http/1.1');
+    expect(socket.getProtocol()).toBe('TLSv1.3');
+
+    // Default ALPN: h2 first.
+    expect(await dp.apply({ resources: [httpsListener(['default/shop'])], removed: [] })).toEqual([]);
+    expect((await handshake(p, 'shop.example.com', { ALPNProtocols: ['h2', 'http/1.1'] })).alpnProtocol).toBe('h2');
+  });
+
+  it('rejects an HTTPS listener whose certificate Secret is missing, naming it', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    const errors = await dp.apply({ resources: [...upstream(b), httpsListener(['default/nope'])], removed: [] });
+    expect(errors.map((e) => e.message)).toEqual(['tls.certificate_secrets[0]: Secret "default/nope" is not among this agent\'s resources']);
+    expect(dp.listeners().has(LISTENER)).toBe(false);
+  });
+});
+
+describe('HTTP/2', () => {
+  it('proxies an h2 request over TLS: :authority routes and becomes Host, no hop-by-hop headers back', async () => {
+    const shopBackend = await backend('shop');
+    const other = await backend('other');
+    const dp = dataPlane();
+    const errors = await dp.apply({
+      resources: [
+        secretResource('default/shop', shop),
+        ...upstream(other).slice(0, 2),
+        ...upstream(shopBackend).slice(0, 2),
+        routeTableResource(LISTENER, [
+          vhost(['shop.example.com'], [route('default/shop/rule/0/match/0', 'default/shop')]),
+          vhost(['*'], [route('default/any/rule/0/match/0', 'default/other')]),
+        ]),
+        httpsListener(['default/shop']),
+      ],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    const session = h2session(`https://127.0.0.1:${port(dp)}`, { ca: shop.cert, servername: 'shop.example.com' });
+    const res = await h2get(session, '/a?b=1', { ':authority': 'shop.example.com' });
+    expect(res.headers[':status']).toBe(200);
+    expect(res.body).toBe('shop\n');
+    expect(res.headers.connection).toBeUndefined();
+    expect(res.headers['keep-alive']).toBeUndefined();
+    expect(shopBackend.last?.url).toBe('/a?b=1');
+    expect(shopBackend.last?.headers.host).toBe('shop.example.com');
+    expect(shopBackend.last?.headers['x-forwarded-proto']).toBe('https');
+    expect(Object.keys(shopBackend.last?.headers ?? {}).filter((h) => h.startsWith(':'))).toEqual([]);
+    expect((await h2get(session, '/', { ':authority': 'elsewhere.test' })).body).toBe('other\n');
+  });
+
+  it('takes h2c with prior knowledge next to HTTP/1.1 when h2c is on, and not when it is off', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: [...upstream(b), listenerResource(LISTENER, { h2c: true })], removed: [] })).toEqual([]);
+    const url = `http://127.0.0.1:${port(dp)}`;
+    const session = h2session(url);
+    const res = await h2get(session, '/h2c');
+    expect(res.body).toBe('shop\n');
+    expect(b.last?.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(b.last?.headers['x-forwarded-proto']).toBe('http');
+    const h1 = await request(`${url}/h1`, { method: 'POST', body: 'x'.repeat(100_000) });
+    expect(h1.statusCode).toBe(200);
+    expect(await h1.body.text()).toBe('shop\n');
+
+    expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: false })], removed: [] })).toEqual([]);
+    const refused = h2session(url);
+    await expect(h2get(refused, '/h2c')).rejects.toThrow();
+  });
+});
+
+describe('gRPC', () => {
+  const service = {
+    call: {
+      path: '/sluice.test.Echo/Call',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    },
+  } satisfies grpc.ServiceDefinition;
+
+  async function grpcBackend(): Promise<number> {
+    const server = new grpc.Server();
+    server.addService(service, {
+      call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const text = call.request.toString();
+        if (text === 'missing') callback({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
+        else callback(null, Buffer.from(`echo ${text} via ${String(call.metadata.get('x-forwarded-proto')[0])}`));
+      },
+    });
+    const p = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+    cleanups.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+    return p;
+  }
+
+  function unary(client: grpc.Client, text: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(service.call.path, service.call.requestSerialize, service.call.responseDeserialize, Buffer.from(text), (err, value) => (err ? reject(err) : resolve(String(value))));
+    });
+  }
+
+  it('carries unary calls and their error status both ways, over TLS and over h2c', async () => {
+    const grpcPort = await grpcBackend();
+    const dp = dataPlane();
+    const routes = routeTableResource(LISTENER, [vhost(['*'], [route('default/r/rule/0/match/0', 'default/echo')])]);
+    const errors = await dp.apply({
+      resources: [
+        secretResource('default/shop', shop),
+        clusterResource('default/echo', undefined, { http2: true }),
+        endpointsResource('default/echo', [{ port: grpcPort }]),
+        routes,
+        httpsListener(['default/shop']),
+        routeTableResource('default/plain', [vhost(['*'], [route('default/r2/rule/0/match/0', 'default/echo')])]),
+        listenerResource('default/plain', { h2c: true }),
+      ],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    const tlsClient = new grpc.Client(`127.0.0.1:${port(dp)}`, grpc.credentials.createSsl(Buffer.from(shop.cert)), { 'grpc.ssl_target_name_override': 'shop.example.com' });
+    cleanups.push(() => tlsClient.close());
+    expect(await unary(tlsClient, 'hello')).toBe('echo hello via https');
+    await expect(unary(tlsClient, 'missing')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
+
+    const plainPort = dp.listeners().get('default/plain')?.port ?? 0;
+    const h2cClient = new grpc.Client(`127.0.0.1:${plainPort}`, grpc.credentials.createInsecure());
+    cleanups.push(() => h2cClient.close());
+    expect(await unary(h2cClient, 'plain')).toBe('echo plain via http');
+    await expect(unary(h2cClient, 'missing')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
+  });
+});
