@@ -14,6 +14,9 @@ const HOST = '127.0.0.1';
 let dir: TempDir;
 let controller: ControllerProcess;
 let agent: AgentProcess;
+/** A second agent with --workers 2 on 127.0.0.2 serving the same listeners. */
+let pool: AgentProcess;
+const POOL_HOST = '127.0.0.2';
 const closers: (() => void)[] = [];
 const ports = { tcp: 0, udp: 0, tls: 0, ppV1: 0, ppV2: 0 };
 /** What the PROXY-aware backend saw at the start of each connection. */
@@ -82,8 +85,8 @@ function l4Route(kind: 'TCPRoute' | 'UDPRoute', name: string, backend: string): 
   return `apiVersion: sluice/v1\nkind: ${kind}\nmetadata: {name: ${name}}\nspec:\n  parentRefs: [{name: ${name}}]\n  backendRefs: [{name: ${backend}}]\n---\n`;
 }
 
-async function exchange(port: number, payload: Buffer | string): Promise<string> {
-  const socket = connect(port, HOST);
+async function exchange(port: number, payload: Buffer | string, host = HOST): Promise<string> {
+  const socket = connect(port, host);
   socket.end(payload);
   let out = '';
   socket.setEncoding('latin1');
@@ -103,7 +106,10 @@ beforeAll(async () => {
   for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
 
   controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path });
-  agent = await AgentProcess.start({ controller: controller.grpcAddress, id: 'l4-agent', listenAddress: HOST, workers: 1 });
+  [agent, pool] = await Promise.all([
+    AgentProcess.start({ controller: controller.grpcAddress, id: 'l4-agent', listenAddress: HOST, workers: 1 }),
+    AgentProcess.start({ controller: controller.grpcAddress, id: 'l4-pool', listenAddress: POOL_HOST, workers: 2 }),
+  ]);
   const rev = await apply(
     listener('tcp', ports.tcp, 'TCP') +
       upstream('echo', echoPort) +
@@ -121,15 +127,14 @@ beforeAll(async () => {
       upstream('pp-v2', ppPort, '  proxyProtocol: {send: v2}\n') +
       l4Route('TCPRoute', 'pp-v2', 'pp-v2'),
   );
-  await watchUntil<{ metadata: { name: string }; status?: { appliedRevision?: number; nacks?: unknown[] } }>(
-    controller.url,
-    'agents',
-    (a) => a.metadata.name === 'l4-agent' && (a.status?.appliedRevision ?? 0) >= rev,
-  );
+  for (const id of ['l4-agent', 'l4-pool']) {
+    await watchUntil<{ metadata: { name: string }; status?: { appliedRevision?: number } }>(controller.url, 'agents', (a) => a.metadata.name === id && (a.status?.appliedRevision ?? 0) >= rev);
+  }
 }, 120_000);
 
 afterAll(async () => {
   await agent?.[Symbol.asyncDispose]();
+  await pool?.[Symbol.asyncDispose]();
   await controller?.[Symbol.asyncDispose]();
   for (const close of closers.splice(0)) close();
   await dir?.[Symbol.asyncDispose]();
@@ -142,21 +147,29 @@ describe('L4 listeners through a real agent', () => {
     expect((await exchange(ports.tcp, big)).length).toBe(big.length);
   });
 
-  it('echoes UDP datagrams back from the listener port', async () => {
+  it.each([
+    ['1 worker', HOST],
+    ['2 workers', POOL_HOST],
+  ])('echoes UDP datagrams back from the listener port (%s)', async (_workers, host) => {
     const client: DgramSocket = createSocket('udp4');
     client.bind(0, HOST);
     await once(client, 'listening');
     try {
-      for (const text of ['one', 'two']) {
-        const reply = once(client, 'message') as Promise<[Buffer, { port: number }]>;
-        client.send(text, ports.udp, HOST);
+      for (const text of ['one', 'two', 'three']) {
+        const reply = once(client, 'message') as Promise<[Buffer, { address: string; port: number }]>;
+        client.send(text, ports.udp, host);
         const [message, from] = await reply;
         expect(message.toString()).toBe(`udp:${text}`);
-        expect(from.port).toBe(ports.udp);
+        expect(from).toMatchObject({ address: host, port: ports.udp });
       }
     } finally {
       client.close();
     }
+  });
+
+  it('echoes TCP through an agent with --workers 2', async () => {
+    const answers = await Promise.all(['a', 'b', 'c', 'd'].map((text) => exchange(ports.tcp, `pool ${text}`, POOL_HOST)));
+    expect(answers).toEqual(['pool a', 'pool b', 'pool c', 'pool d']);
   });
 
   it('passes TLS through untouched: the backend certificate verifies and the backend sees the SNI', async () => {
