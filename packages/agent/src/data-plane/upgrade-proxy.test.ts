@@ -90,11 +90,11 @@ async function nextMessage(ws: WebSocket): Promise<string> {
 }
 
 /** The status line and headers an upgrade request gets (for answers that are not a 101). */
-async function rawUpgrade(p: number, path = '/chat', extra = ''): Promise<string> {
+async function rawUpgrade(p: number, path = '/chat', extra = '', protocol = 'websocket', connection = 'Upgrade'): Promise<string> {
   const socket = connect(p, '127.0.0.1');
   cleanups.push(() => void socket.destroy());
   await once(socket, 'connect');
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: chat.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: chat.example.com\r\nConnection: ${connection}\r\nUpgrade: ${protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
   let text = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => (text += chunk));
@@ -179,6 +179,26 @@ describe('Upgrade proxy', () => {
     expect(text).toMatch(/x-backend: a/i);
     expect(text).toMatch(/connection: close/i);
     expect(text.endsWith('refused')).toBe(true);
+  });
+
+  it('applies the route IP access rules to upgrades', async () => {
+    const backend = await wsBackend('a');
+    const dp = dataPlane();
+    const over = { filters: [{ filter: { $case: 'ipAccess' as const, value: { allow: [], deny: ['127.0.0.0/8'] } } }] };
+    expect(await dp.apply({ resources: config([backend], { routeOver: over }), removed: [] })).toEqual([]);
+    expect(await rawUpgrade(port(dp))).toMatch(/^HTTP\/1\.1 403 /);
+    expect(backend.upgrades).toEqual([]);
+  });
+
+  it('serves an h2c upgrade request as the plain HTTP/1.1 request it also is', async () => {
+    const backend = await wsBackend('a');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: config([backend]), removed: [] })).toEqual([]);
+    const text = await rawUpgrade(port(dp), '/', 'HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n', 'h2c', 'Upgrade, HTTP2-Settings');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toMatch(/connection: close/i);
+    expect(text.endsWith('a\n')).toBe(true);
+    expect(backend.upgrades).toEqual([]);
   });
 
   it('answers 502 when the endpoint refuses connections, 404 without a route, and a redirect route redirects', async () => {

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { ANSWERED, onEdgeRequest } from './filters/edge.js';
-import { clientAddress, isConnectFailure, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
+import { clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
 import { normalizePath } from './normalize-path.js';
 import { LazyQuery, normalizeHost, type CompiledRoute } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
@@ -58,6 +58,12 @@ export class UpgradeProxy {
   handle(view: ListenerView, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', noop);
     const answer = new Answer(req, socket);
+    if (isH2cWithoutBody(req)) {
+      // HTTP/2 is hop-by-hop, and this upgrade deprecated (RFC 9113 §3.1): the request is
+      // served as the HTTP/1.1 request it also is, and the connection closes after it.
+      proxyRequest(view, NO_REQUEST_LIMITS, req, answer.response());
+      return;
+    }
     const url = req.url ?? '/';
     let target = url;
     if (url.charCodeAt(0) !== 47 /* / */) {
@@ -114,6 +120,13 @@ export class UpgradeProxy {
 }
 
 function noop(): void {}
+
+function isH2cWithoutBody(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  if (upgrade === undefined || !/(?:^|,)\s*h2c\s*(?:,|$)/i.test(upgrade)) return false;
+  const length = req.headers['content-length'];
+  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
+}
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as Socket & { encrypted?: boolean }).encrypted === true;
