@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { ConsistentHash_Algorithm, LoadBalancingPolicy, MatchType, Protocol, type Resource } from '@sluice/proto';
+import { ConsistentHash_Algorithm, LoadBalancingPolicy, MatchType, Protocol, type Listener, type ListenerTls, type Resource } from '@sluice/proto';
 import { describe, expect, it } from 'vitest';
 import { clusterResource, endpointsResource, listenerResource, route, routeTableResource, vhost } from './test-support/resources.js';
 import { parseCidr, validateResource } from './validate.js';
@@ -57,12 +57,22 @@ describe('validateResource', () => {
     expect(validateResource(table(['default/shop/rule/0/match/0', 'default/a', { filters }]))).toBeUndefined();
   });
 
-  it('rejects listeners other than HTTP, and bad ports, addresses and CIDRs', () => {
+  it('checks HTTPS listener TLS settings, naming the field', () => {
     const sources = [{ kind: 'Listener', namespace: 'default', name: 'web' }];
-    expect(validateResource(listenerResource('default/web', { port: 443, protocol: Protocol.PROTOCOL_HTTPS }))).toEqual({
-      message: 'protocol: HTTPS listeners are not supported by this agent version',
-      sources,
-    });
+    const https = (tls: Partial<ListenerTls> | undefined, over: Partial<Listener> = {}) =>
+      validateResource(listenerResource('default/web', { port: 443, protocol: Protocol.PROTOCOL_HTTPS, tls: tls && { certificateSecrets: ['default/cert'], minVersion: '', maxVersion: '', alpnProtocols: [], ...tls }, ...over }));
+    expect(https(undefined)).toEqual({ message: 'tls: an HTTPS listener needs TLS settings (certificate_secrets)', sources });
+    expect(https({})).toBeUndefined();
+    expect(https({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', alpnProtocols: ['http/1.1'] })).toBeUndefined();
+    expect(https({ certificateSecrets: [] })?.message).toBe('tls.certificate_secrets: an HTTPS listener needs at least one certificate Secret');
+    expect(https({ minVersion: 'TLSv1.1' })?.message).toBe('tls.min_version: must be TLSv1.2 or TLSv1.3, got "TLSv1.1"');
+    expect(https({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.2' })?.message).toBe('tls.max_version: TLSv1.2 is below min_version TLSv1.3');
+    expect(https({ alpnProtocols: ['h3'] })?.message).toBe('tls.alpn_protocols[0]: must be h2 or http/1.1, got "h3"');
+    expect(https({ alpnProtocols: ['h2', 'h2'] })?.message).toBe('tls.alpn_protocols[1]: "h2" is listed twice');
+    expect(https({}, { h2c: true })?.message).toMatch(/^h2c: only for HTTP listeners/);
+  });
+
+  it('rejects unknown protocols, and bad ports, addresses and CIDRs', () => {
     expect(validateResource(listenerResource('default/web', { port: 5432, protocol: Protocol.PROTOCOL_TCP }))?.message).toBe('l4_route: a TCP listener needs a route');
     expect(validateResource(listenerResource('default/web', { port: 80, protocol: Protocol.PROTOCOL_UNSPECIFIED }))?.message).toMatch(/^protocol: must be set/);
     expect(validateResource(listenerResource('default/web', { port: 0 }))?.message).toBe('port: must be 1-65535, got 0');
