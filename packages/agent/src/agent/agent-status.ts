@@ -78,8 +78,18 @@ export class AgentStatus {
       listeners: Object.fromEntries(listeners),
       // Circuit-breaker counters and outlier ejections; null when workers serve (each has its own).
       clusters: clusters === undefined ? null : Object.fromEntries(clusters),
-      resources: resources.map((r) => Resource.toJSON(r)),
+      resources: resources.map(redactedJson),
       nacks: [...this.nacks.values()].map((e) => ResourceError.toJSON(e)),
     };
   }
+}
+
+/** Shown instead of a Secret's private key: /config_dump is for operators, keys stay in memory. */
+export const REDACTED = '[redacted]';
+
+/** A resource as JSON, a Secret's private key replaced by the marker (the certificate chain is public). */
+function redactedJson(resource: Resource): unknown {
+  const body = resource.body;
+  if (body?.$case !== 'secret' || body.value.privateKey === '') return Resource.toJSON(resource);
+  return Resource.toJSON({ ...resource, body: { $case: 'secret', value: { ...body.value, privateKey: REDACTED } } });
 }
