@@ -298,7 +298,10 @@ export class DataPlane {
     const l4Spec = (resource: Resource): L4ListenerSpec => {
       const listener = (resource.body as { value: Listener }).value;
       const spec = l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
-      spec.route.stats = this.metrics.l4Listener(resource.name);
+      const stats = this.metrics.l4Listener(resource.name);
+      stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
+      stats.protocol = listener.protocol === Protocol.PROTOCOL_UDP ? 'UDP' : listener.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH ? 'TLS' : 'TCP';
+      spec.route.stats = stats;
       return spec;
     };
     const l4Specs: L4ListenerSpec[] = [];

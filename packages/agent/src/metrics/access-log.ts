@@ -19,6 +19,20 @@ export interface AccessLogEntry {
   retries: number;
 }
 
+/** One access-log line of an L4 listener: per TCP/TLS connection, per UDP session. */
+export interface L4AccessLogEntry {
+  time: string;
+  listener: string;
+  /** `TCP`, `TLS` (passthrough) or `UDP`. */
+  protocol: string;
+  upstream: string;
+  endpoint: string;
+  client_address: string;
+  bytes_received: number;
+  bytes_sent: number;
+  duration_ms: number;
+}
+
 export interface LineSink {
   write(chunk: string): boolean;
   readonly writableLength: number;
@@ -39,7 +53,7 @@ export class AccessLog {
 
   constructor(private readonly sink: LineSink = process.stdout) {}
 
-  write(entry: AccessLogEntry): void {
+  write(entry: AccessLogEntry | L4AccessLogEntry): void {
     this.pending.push(JSON.stringify(entry));
     if (!this.scheduled) {
       this.scheduled = true;

@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { createSocket } from 'node:dgram';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { MatchType, Protocol } from '@sluice/proto';
 import { startBackend, type Backend } from '@sluice/testing';
@@ -127,8 +128,24 @@ describe('request metrics, request ids and the access log', () => {
   });
 });
 
-describe('L4 metrics', () => {
-  it('counts TCP connections by upstream and bytes both ways', async () => {
+/** Access-log lines written to stdout while a test runs (other output passes through). */
+function captureAccessLog(): string[] {
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = String(chunk);
+    if (text.includes('"listener"')) {
+      lines.push(...text.trimEnd().split('\n'));
+      return true;
+    }
+    return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+  });
+  return lines;
+}
+
+describe('L4 metrics and access log', () => {
+  it('counts TCP connections by upstream and bytes both ways, and logs the connection', async () => {
+    const lines = captureAccessLog();
     const echo = createServer((socket) => socket.pipe(socket));
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => echo.close(() => resolve())));
@@ -140,7 +157,7 @@ describe('L4 metrics', () => {
         resources: [
           clusterResource('default/echo'),
           endpointsResource('default/echo', [{ port: (echo.address() as AddressInfo).port }]),
-          listenerResource('default/tcp', { protocol: Protocol.PROTOCOL_TCP, routeTable: '', l4Route }),
+          listenerResource('default/tcp', { protocol: Protocol.PROTOCOL_TCP, routeTable: '', l4Route, accessLog: true }),
         ],
         removed: [],
       }),
@@ -157,6 +174,49 @@ describe('L4 metrics', () => {
       expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/tcp', direction: 'in' })).toBe(5);
       expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/tcp', direction: 'out' })).toBe(5);
     });
+    await vi.waitFor(() => expect(lines).toHaveLength(1));
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      listener: 'default/tcp',
+      protocol: 'TCP',
+      upstream: 'default/echo',
+      endpoint: `127.0.0.1:${(echo.address() as AddressInfo).port}`,
+      client_address: '127.0.0.1',
+      bytes_received: 5,
+      bytes_sent: 5,
+    });
+  });
+
+  it('counts UDP sessions and datagram bytes, and logs the session when it ends', async () => {
+    const lines = captureAccessLog();
+    const echo = createSocket('udp4');
+    echo.on('message', (msg, from) => echo.send(msg, from.port, from.address));
+    await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    const dp = new DataPlane({ logger: silent, allowEphemeralPorts: true, drainTimeoutMs: 1_000 });
+    cleanups.push(() => dp.close());
+    const l4Route = { sources: [], backends: [{ cluster: 'default/echo', weight: 1 }], idleTimeoutMs: 200, hostnames: [] };
+    expect(
+      await dp.apply({
+        resources: [
+          clusterResource('default/echo'),
+          endpointsResource('default/echo', [{ port: echo.address().port }]),
+          listenerResource('default/udp', { protocol: Protocol.PROTOCOL_UDP, routeTable: '', l4Route, accessLog: true }),
+        ],
+        removed: [],
+      }),
+    ).toEqual([]);
+    const client = createSocket('udp4');
+    cleanups.push(() => new Promise<void>((resolve) => client.close(() => resolve())));
+    const reply = new Promise<string>((resolve) => client.once('message', (msg) => resolve(String(msg))));
+    client.send('ping!!', dp.listeners().get('default/udp')!.port, '127.0.0.1');
+    expect(await reply).toBe('ping!!');
+    const metrics = await dp.collectMetrics();
+    expect(value(metrics, 'sluice_agent_l4_connections_total', { listener: 'default/udp', upstream: 'default/echo' })).toBe(1);
+    expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/udp', direction: 'in' })).toBe(6);
+    expect(value(metrics, 'sluice_agent_l4_bytes_total', { listener: 'default/udp', direction: 'out' })).toBe(6);
+    // The session ends after its idle timeout (200 ms); then it is logged.
+    await vi.waitFor(() => expect(lines).toHaveLength(1), { timeout: 5_000 });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ listener: 'default/udp', protocol: 'UDP', upstream: 'default/echo', bytes_received: 6, bytes_sent: 6, client_address: '127.0.0.1' });
   });
 });
 

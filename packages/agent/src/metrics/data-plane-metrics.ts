@@ -174,10 +174,29 @@ export class L4Stats {
   readonly connections = new Map<string, number>();
   bytesIn = 0;
   bytesOut = 0;
+  /** Set per config version: undefined = access log off. */
+  accessLog: AccessLog | undefined;
+  /** `TCP`, `TLS` or `UDP`, for the access log; set per config version. */
+  protocol = '';
   constructor(readonly name: string) {}
 
   connected(upstream: string): void {
     this.connections.set(upstream, (this.connections.get(upstream) ?? 0) + 1);
+  }
+
+  /** One access-log line for a finished connection or session (only called when the log is on). */
+  log(upstream: string, endpoint: EndpointAddress | undefined, client: string, bytesReceived: number, bytesSent: number, durationMs: number): void {
+    this.accessLog?.write({
+      time: new Date().toISOString(),
+      listener: this.name,
+      protocol: this.protocol,
+      upstream,
+      endpoint: endpoint === undefined ? '' : formatEndpoint(endpoint),
+      client_address: client,
+      bytes_received: bytesReceived,
+      bytes_sent: bytesSent,
+      duration_ms: round3(durationMs),
+    });
   }
 }
 

@@ -85,6 +85,9 @@ class TcpConnection {
   private closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastMoved = 0;
+  /** For the access log: when the connection was taken, and the endpoint it reached. */
+  private readonly openedAt = performance.now();
+  private reached: UpstreamEndpoint | undefined;
 
   constructor(
     private readonly client: Socket,
@@ -158,6 +161,7 @@ class TcpConnection {
   private onConnect(upstream: Socket): void {
     if (this.upstream !== upstream) return;
     this.connected = true;
+    this.reached = this.endpoint;
     this.connectMs = performance.now() - this.startedAt;
     upstream.setTimeout(0);
     const cluster = this.cluster as UpstreamCluster;
@@ -199,6 +203,9 @@ class TcpConnection {
     if (stats !== undefined) {
       stats.bytesIn += this.client.bytesRead;
       stats.bytesOut += this.client.bytesWritten;
+      if (stats.accessLog !== undefined) {
+        stats.log(this.cluster?.name ?? '', this.reached, this.source.address, this.client.bytesRead, this.client.bytesWritten, performance.now() - this.openedAt);
+      }
     }
     const upstream = this.upstream;
     if (upstream === undefined) return this.finish();

@@ -32,6 +32,9 @@ class UdpSession {
   /** PROXY v2 header sent before every datagram (HAProxy/Envoy do so for UDP); undefined = none. */
   private readonly header: Buffer | undefined;
   private closed = false;
+  /** Datagram bytes from the client and back to it (for the access log). */
+  bytesReceived = 0;
+  bytesSent = 0;
 
   constructor(
     private readonly owner: UdpProxy,
@@ -93,6 +96,7 @@ class UdpSession {
       this.cluster.outliers.onConnected(this.endpoint.id);
     }
     this.timer.refresh();
+    this.bytesSent += datagram.length;
     this.owner.reply(datagram, this.client);
   };
 
@@ -109,6 +113,10 @@ class UdpSession {
     this.cluster.balancer.onEnd(this.endpoint, { latencyMs, ok });
     this.counters.end(latencyMs, this.outcome);
     closeConnection(this.cluster);
+    const stats = this.owner.view.route?.stats;
+    if (stats?.accessLog !== undefined) {
+      stats.log(this.cluster.name, this.endpoint, plainAddress(this.client.address), this.bytesReceived, this.bytesSent, performance.now() - this.startedAt);
+    }
   }
 }
 
@@ -149,6 +157,7 @@ export class UdpProxy {
     }
     const stats = this.view.route?.stats;
     if (stats !== undefined) stats.bytesIn += datagram.length;
+    session.bytesReceived += datagram.length;
     session.send(datagram);
   };
 
