@@ -5,9 +5,12 @@
 // membership, TLS wiring, PDBs). UPDATE_GOLDEN=1 rewrites the goldens.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runSluicectl, tempDir, type TempDir } from '@sluice/testing';
 import { containers, documentedFlags, find, flag, golden, parseManifests, repoRoot, run, sluiceInvariants, validateManifests, type K8sObject } from './k8s.js';
+
+// Rendering, kubectl and the TypeScript schema check take seconds each on a busy 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const chart = join(repoRoot, 'helm/sluice');
 let dir: TempDir;

@@ -67,6 +67,8 @@ export async function validateManifests(objects: readonly K8sObject[]): Promise<
   return problems;
 }
 
+let previousProgram: ts.Program | undefined;
+
 function excessProperties(objects: readonly { name: string; path: string; object: K8sObject }[]): string[] {
   // A virtual module beside this file, so that node_modules resolves as for a real one.
   const file = join(import.meta.dirname, '__manifests__.ts');
@@ -84,6 +86,7 @@ function excessProperties(objects: readonly { name: string; path: string; object
     skipLibCheck: true,
     types: [],
     target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2022.d.ts'],
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
   };
@@ -94,7 +97,10 @@ function excessProperties(objects: readonly { name: string; path: string; object
   host.fileExists = (name) => name === file || fileExists(name);
   const readFileHost = host.readFile.bind(host);
   host.readFile = (name) => (name === file ? source : readFileHost(name));
-  const program = ts.createProgram({ rootNames: [file], options, host });
+  // The previous program lends its parsed library and kubernetes-models files: only the
+  // virtual module changes between calls.
+  const program = ts.createProgram({ rootNames: [file], options, host, ...(previousProgram ? { oldProgram: previousProgram } : {}) });
+  previousProgram = program;
   const diagnostics = [...program.getSyntacticDiagnostics(), ...program.getSemanticDiagnostics()];
   return diagnostics.map((d) => {
     const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1;

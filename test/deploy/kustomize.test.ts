@@ -2,10 +2,14 @@
 // these machines; scripts/ensure-test-deps.sh installs Debian's kubernetes-client where it is
 // not), every document validated against the Kubernetes schemas, and the same install
 // promises as the Helm chart checked on the objects.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { tempDir } from '@sluice/testing';
 import { containers, documentedFlags, find, flag, parseManifests, repoRoot, run, sluiceInvariants, validateManifests, type K8sObject } from './k8s.js';
+
+// Rendering, kubectl and the TypeScript schema check take seconds each on a busy 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const base = join(repoRoot, 'deploy/kubernetes');
 
@@ -77,6 +81,37 @@ describe('kustomize base deploy/kubernetes', () => {
       const key = `${o.kind}/${o.metadata.name}`;
       expect(normalise(o), key).toBe(fromChart.get(key));
     }
+  });
+});
+
+describe('an overlay on the base (the one in docs/deployment.md)', () => {
+  it('moves everything to another namespace, and the short names still join up', async () => {
+    await using overlay = await tempDir('sluice-overlay-');
+    await writeFile(
+      join(overlay.path, 'kustomization.yaml'),
+      `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: edge
+resources: [${relative(overlay.path, base)}]
+images:
+  - {name: sluice/sluice, newName: registry.example.com/sluice, newTag: 0.1.0}
+replicas:
+  - {name: sluice-agent, count: 4}
+patches:
+  - target: {kind: Service, name: sluice-agent}
+    patch: |
+      - {op: replace, path: /spec/type, value: LoadBalancer}
+`,
+    );
+    const { stdout } = await run('kubectl', ['kustomize', overlay.path], { timeout: 120_000 });
+    const objects = parseManifests(stdout);
+    // The base's Namespace object is renamed along with every namespaced object.
+    expect(new Set(objects.map((o) => (o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)))).toEqual(new Set(['edge']));
+    expect(find(objects, 'Deployment', 'sluice-agent').spec.replicas).toBe(4);
+    expect(find(objects, 'Service', 'sluice-agent').spec.type).toBe('LoadBalancer');
+    expect(containers(find(objects, 'Deployment', 'sluice-controller'))[0]!.image).toBe('registry.example.com/sluice:0.1.0');
+    expect(sluiceInvariants(objects, await documentedFlags('controller'), await documentedFlags('agent'))).toEqual([]);
+    expect(await validateManifests(objects)).toEqual([]);
   });
 });
 

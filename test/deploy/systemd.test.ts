@@ -3,9 +3,12 @@
 // real binary documents, from the variables their env files set.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { sluiceBin, tempDir } from '@sluice/testing';
 import { documentedFlags, repoRoot, run } from './k8s.js';
+
+// Rendering, kubectl and the TypeScript schema check take seconds each on a busy 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const units = [
   { unit: 'sluice-controller.service', env: 'controller.env', command: 'controller', variable: 'SLUICE_CONTROLLER_OPTS', maxExposure: 2 },
