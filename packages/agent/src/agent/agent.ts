@@ -15,6 +15,9 @@ import { HealthChecker } from '../health/health-checker.js';
 import { probeTls } from './tls-probe.js';
 import { forkClusterWorker, WorkerPool } from './worker-pool.js';
 
+/** What this agent's data plane serves, for the controller's Agent status (handshake capabilities). */
+const DATA_PLANE_CAPABILITIES: readonly string[] = ['http1', 'https', 'h2', 'h2c', 'grpc'];
+
 export interface RunningAgent {
   adminUrl: string;
   /** Stops the discovery stream, drains the listeners and closes the admin port. */
@@ -39,7 +42,7 @@ export async function startAgent(options: AgentOptions, logger: Logger, deps: Ag
     id: options.id,
     labels: options.labels,
     version: VERSION,
-    capabilities: options.workers > 1 ? ['http1', 'workers'] : ['http1'],
+    capabilities: [...DATA_PLANE_CAPABILITIES, ...(options.workers > 1 ? ['workers'] : [])],
     protocolVersion: ProtocolVersion.PROTOCOL_VERSION_V1,
   };
   const status = new AgentStatus(node, logger);
