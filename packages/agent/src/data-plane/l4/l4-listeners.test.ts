@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import type { OutlierDetection} from '@sluice/proto';
-import { Protocol, ProxyProtocolVersion, type L4Route, type ListenerLimits, type Resource } from '@sluice/proto';
+import { Protocol, ProxyProtocolVersion, ResourceType, type L4Route, type ListenerLimits, type OutlierDetection, type Resource } from '@sluice/proto';
 import { createTestPki, freePort, tempDir } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataPlane } from '../data-plane.js';
@@ -315,6 +314,51 @@ describe('UDP listeners', () => {
       expect(parsed.info).toMatchObject({ transport: 'udp', source: { address: '127.0.0.1', port: socket.address().port } });
       expect(datagram.subarray(parsed.length).toString()).toBe(['one', 'two'][i]);
     }
+  });
+});
+
+describe('L4 make-before-break', () => {
+  it('drains a removed TCP listener: open connections keep working, new ones are refused', async () => {
+    const backend = await tcpServer(echo('e'));
+    const dp = dataPlane();
+    await dp.apply({ resources: [clusterResource('default/c'), endpointsResource('default/c', [{ port: backend.port }]), tcpListener('default/tcp', l4Route([['default/c', 1]]))], removed: [] });
+    const port = portOf(dp, 'default/tcp');
+    const open = connect(port, '127.0.0.1');
+    cleanups.push(() => void open.destroy());
+    open.write('before');
+    await once(open, 'data');
+    await dp.apply({ resources: [], removed: [{ type: ResourceType.RESOURCE_TYPE_LISTENER, name: 'default/tcp' }] });
+    expect(dp.listeners().has('default/tcp')).toBe(false);
+    const refused = connect(port, '127.0.0.1');
+    const [err] = (await once(refused, 'error')) as [Error & { code?: string }];
+    expect(err.code).toBe('ECONNREFUSED');
+    // The open connection still carries bytes both ways, and ends cleanly.
+    open.end('after');
+    let rest = '';
+    open.setEncoding('latin1');
+    for await (const chunk of open) rest += chunk as string;
+    expect(rest).toBe('after');
+  });
+
+  it('rejects only the listener whose port is taken, and keeps the previous version of a rebound one', async () => {
+    const backend = await tcpServer(echo('e'));
+    const taken = await tcpServer(() => undefined);
+    const dp = dataPlane();
+    const cluster = [clusterResource('default/c'), endpointsResource('default/c', [{ port: backend.port }])];
+    const fixed = await freePort();
+    await dp.apply({ resources: [...cluster, tcpListener('default/keep', l4Route([['default/c', 1]]), { port: fixed })], removed: [] });
+    const errors = await dp.apply({
+      resources: [
+        tcpListener('default/keep', l4Route([['default/c', 1]]), { port: taken.port }),
+        listenerResource('default/udp', { protocol: Protocol.PROTOCOL_UDP, routeTable: '', l4Route: l4Route([['default/c', 1]]) }),
+      ],
+      removed: [],
+    });
+    expect(errors.map((e) => `${e.key?.name}: ${e.message}`)).toEqual([`default/keep: cannot listen on 127.0.0.1:${taken.port}: EADDRINUSE`]);
+    // The old version of the listener still serves on its old port; the UDP one was added.
+    expect(dp.listeners().get('default/keep')?.port).toBe(fixed);
+    expect(await talk(fixed, 'still')).toBe('e:still');
+    expect(dp.listeners().has('default/udp')).toBe(true);
   });
 });
 
