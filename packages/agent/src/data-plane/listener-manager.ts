@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ListenerLimits } from '@sluice/proto';
 import { sniffH2c, withHead } from './h2c-sniff.js';
-import { NO_REQUEST_LIMITS, proxyRequest, type ListenerView, type RequestLimits } from './http-proxy.js';
+import { NO_REQUEST_LIMITS, proxyRequest, sendError, type ListenerView, type RequestLimits } from './http-proxy.js';
 import type { ListenerTlsView } from './tls-contexts.js';
 import { UpgradeProxy } from './upgrade-proxy.js';
 
@@ -47,6 +47,11 @@ interface BoundServer {
 
 // Node's own defaults, restored when a limit is removed.
 const DEFAULT_MAX_HEADERS = 2000;
+/**
+ * How often Node checks connections for the headers and request timeouts (its default, 30 s,
+ * lets a slow-header client hold a socket up to 30 s past requestHeadersTimeout).
+ */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
@@ -92,7 +97,7 @@ export class ListenerManager {
     if (this.servers.has(key)) return;
     // As http.Server accepts: half-open allowed (the HTTP layer decides), no Nagle delay.
     const server = createNetServer({ allowHalfOpen: true, noDelay: true });
-    const http1 = createHttpServer();
+    const http1 = createHttpServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS });
     const bound: BoundServer = {
       key,
       server,
@@ -111,10 +116,25 @@ export class ListenerManager {
       draining: false,
       upgrades: new UpgradeProxy(),
     };
-    http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       // The view at request start serves the whole request, whatever is applied meanwhile.
       if (bound.draining) res.setHeader('connection', 'close');
+      // maxHeadersCount is one over the limit (applyLimits): Node drops headers past it silently,
+      // so a request that reaches it had too many.
+      if (req.rawHeaders.length >= (http1.maxHeadersCount ?? DEFAULT_MAX_HEADERS + 1) * 2) {
+        sendError(res, 431, 'too many request headers', true);
+        return;
+      }
       proxyRequest(bound.view, bound.requestLimits, req, res);
+    };
+    http1.on('request', onRequest);
+    // Left to Node, "Expect: 100-continue" is answered 100 before any check: a body over the
+    // limit would be invited, then refused. Here the 413 comes instead of the 100.
+    http1.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      const max = bound.requestLimits.maxBodyBytes;
+      const length = req.headers['content-length'];
+      if (!(max > 0 && length !== undefined && Number(length) > max)) res.writeContinue();
+      onRequest(req, res);
     });
     http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bound.upgrades.handle(bound.view, req, socket, head));
     http1.on('clientError', onClientError);
@@ -314,7 +334,7 @@ function applySettings(bound: BoundServer, spec: ListenerSpec): void {
 function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): void {
   bound.server.maxConnections = limits?.maxConnections || Infinity;
   const server = bound.http1 as HttpServer & { maxHeaderSize: number | undefined };
-  server.maxHeadersCount = limits?.maxRequestHeaders || DEFAULT_MAX_HEADERS;
+  server.maxHeadersCount = (limits?.maxRequestHeaders || DEFAULT_MAX_HEADERS) + 1;
   // Node reads it when it sets up each connection's parser (undefined: --max-http-header-size).
   server.maxHeaderSize = limits?.maxRequestHeaderBytes || undefined;
   server.headersTimeout = limits?.requestHeadersTimeoutMs || DEFAULT_HEADERS_TIMEOUT_MS;
