@@ -112,6 +112,10 @@ describe('helm chart values', () => {
     const controller = find(objects, 'Deployment', 'sluice-controller');
     const c = containers(controller)[0]!;
     expect([flag(c, 'grpc-tls-cert'), flag(c, 'grpc-tls-key'), flag(c, 'grpc-tls-ca')]).toEqual(['/etc/sluice/tls/tls.crt', '/etc/sluice/tls/tls.key', '/etc/sluice/tls/ca.crt']);
+    // tls.adminHttps: the admin API, its probes and the scrape go over HTTPS.
+    expect([flag(c, 'admin-tls-cert'), flag(c, 'admin-tls-key')]).toEqual(['/etc/sluice/tls/tls.crt', '/etc/sluice/tls/tls.key']);
+    expect([c.readinessProbe.httpGet.scheme, c.livenessProbe.httpGet.scheme]).toEqual(['HTTPS', 'HTTPS']);
+    expect(controller.spec.template.metadata.annotations['prometheus.io/scheme']).toBe('https');
     for (const w of [agent, controller]) {
       expect(w.spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'sluice-tls' } });
       expect(containers(w)[0]!.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/sluice/tls', readOnly: true });
