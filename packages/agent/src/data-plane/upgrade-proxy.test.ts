@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { LoadBalancingPolicy, MatchType, ResourceType, type Resource } from '@sluice/proto';
+import { LoadBalancingPolicy, MatchType, Protocol, ResourceType, type Resource } from '@sluice/proto';
+import { selfSignedCertificate } from '@sluice/testing';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -179,6 +180,21 @@ describe('Upgrade proxy', () => {
     expect(text).toMatch(/x-backend: a/i);
     expect(text).toMatch(/connection: close/i);
     expect(text.endsWith('refused')).toBe(true);
+  });
+
+  it('tunnels a WebSocket from a TLS client on an HTTPS listener (X-Forwarded-Proto https)', async () => {
+    const backend = await wsBackend('a');
+    const pem = await selfSignedCertificate('chat.example.com');
+    const dp = dataPlane();
+    const secret: Resource = { name: 'default/chat-cert', version: 's1', body: { $case: 'secret', value: { sources: [], certificateChain: pem.cert, privateKey: pem.key } } };
+    const listener = { protocol: Protocol.PROTOCOL_HTTPS, tls: { certificateSecrets: ['default/chat-cert'], minVersion: '', maxVersion: '', alpnProtocols: [] } };
+    expect(await dp.apply({ resources: [secret, ...config([backend], { listener })], removed: [] })).toEqual([]);
+    const ws = new WebSocket(`wss://127.0.0.1:${port(dp)}/chat`, { headers: { host: 'chat.example.com' }, rejectUnauthorized: false });
+    cleanups.push(() => ws.terminate());
+    await once(ws, 'open');
+    ws.send('secure');
+    expect(await nextMessage(ws)).toBe('a:secure');
+    expect(backend.upgrades[0]?.headers['x-forwarded-proto']).toBe('https');
   });
 
   it('applies the route IP access rules to upgrades', async () => {
