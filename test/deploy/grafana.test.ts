@@ -1,6 +1,6 @@
 // deploy/grafana/sluice.json: a well-formed dashboard whose queries use only the metric names
-// and labels of the metrics contract (docs/deployment.md, "Metrics") or prom-client's default
-// process metrics, and that shows every contract metric somewhere.
+// and labels of the metrics contract (below, and as docs/observability.md documents it) or
+// prom-client's default process metrics, and that shows every contract metric somewhere.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +132,17 @@ describe('deploy/grafana/sluice.json', () => {
   it('shows every contract metric', () => {
     const used = new Set(exprs.flatMap(({ expr }) => metricNames(expr).map((m) => contractMetric(m))));
     expect(Object.keys(CONTRACT).filter((m) => !used.has(m))).toEqual([]);
+  });
+
+  it('uses the contract as docs/observability.md documents it (names, types, labels)', async () => {
+    const doc = await readFile(join(repoRoot, 'docs/observability.md'), 'utf8');
+    const documented = new Map(
+      [...doc.matchAll(/^\| `(sluice_[a-z0-9_]+)` \| (counter|gauge|histogram) \|([^|]*)\|/gm)].map((m) => [
+        m[1]!,
+        { kind: m[2] as Kind, labels: [...m[3]!.matchAll(/`([a-z_]+)`/g)].map((l) => l[1]!) },
+      ]),
+    );
+    expect(Object.fromEntries(Object.keys(CONTRACT).map((name) => [name, documented.get(name)]))).toEqual(CONTRACT);
   });
 
   it('the expression checks catch a wrong name and a wrong label', () => {
