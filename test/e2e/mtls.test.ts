@@ -84,6 +84,23 @@ describe('mTLS between agents and controller', () => {
     expect(agents.find((a) => a.metadata.name === id)).toBeUndefined();
   });
 
+  it('--tls-server-name checks the certificate for one name whatever address is dialled', async () => {
+    // Dialled at 127.0.0.2, which the certificate does not list (as a leader advertised by pod IP).
+    await using other = await ControllerProcess.start({
+      store: 'embedded',
+      dataDir: `${dir.path}/data-2`,
+      grpcAddr: '127.0.0.2:0',
+      grpcTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert },
+    });
+    const client = { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key };
+    await using mismatch = await AgentProcess.start({ controller: other.grpcAddress, id: 'by-address', tls: client });
+    const line = await mismatch.process.waitForLine((l) => l.includes('"cannot connect to the controller"'));
+    expect((JSON.parse(line) as { error: string }).error).toMatch(/do not include the dialled host: list it, or give --tls-server-name/);
+    await using named = await AgentProcess.start({ controller: other.grpcAddress, id: 'by-name', tls: client, extraArgs: ['--tls-server-name', 'localhost'] });
+    await named.ready();
+    await watchUntil<AgentObject>(other.url, 'agents', (a) => a.metadata.name === 'by-name' && a.status?.connected === true);
+  });
+
   it('an agent without TLS flags cannot talk to a TLS controller', async () => {
     await using agent = await AgentProcess.start({ controller: controller.grpcAddress, id: 'plaintext' });
     await agent.process.waitForLine((l) => l.includes('"no controller answers'));

@@ -131,6 +131,12 @@ describe('parseAgentArgs --tls-*', () => {
     expect(mutual.tls).toEqual({ ca: await readFile(pki.ca.cert), cert: await readFile(pki.client.cert), key: await readFile(pki.client.key) });
   });
 
+  it('takes --tls-server-name as a DNS name or IP address (alone: TLS with the system roots)', () => {
+    expect(parse(...c, '--tls-server-name', 'sluice-controller.sluice.svc')).toMatchObject({ tls: { serverName: 'sluice-controller.sluice.svc' } });
+    expect(parse(...c, '--tls-server-name', '10.0.0.5')).toMatchObject({ tls: { serverName: '10.0.0.5' } });
+    expect(problems(...c, '--tls-server-name', 'bad name')).toEqual(['--tls-server-name: must be a DNS name or an IP address, not "bad name"']);
+  });
+
   it('names the flag of a missing, non-PEM or mismatched file, and wants cert and key together', () => {
     const missing = join(dir.path, 'missing.pem');
     expect(problems(...c, '--tls-ca', missing, '--tls-key', pki.client.key)).toEqual([

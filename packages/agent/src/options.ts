@@ -40,6 +40,9 @@ Flags:
   --tls-cert FILE               PEM client certificate (chain) shown to controllers that
                                 require one (--grpc-tls-ca); needs --tls-key
   --tls-key FILE                PEM private key of --tls-cert (unencrypted)
+  --tls-server-name NAME        check the controller certificate for NAME (a SAN) instead of
+                                the dialled host, for every controller including the leader
+                                reports are redirected to (advertised by pod IP); also SNI
   -h, --help                    show this help
 
 Examples:
@@ -52,6 +55,8 @@ const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
 const MAX_WORKERS = 256;
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_SUBDOMAIN = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);
+/** A host name as a certificate SAN carries it. */
+const DNS_NAME = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** Parses `sluice agent` flags; every problem is reported at once, naming its flag. */
@@ -74,6 +79,7 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'tls-server-name': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -119,18 +125,27 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
 
   if (!LOG_LEVELS.includes(values['log-level'])) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
 
-  const tls = parseTls(values['tls-ca'], values['tls-cert'], values['tls-key'], problems);
+  const tls = parseTls(values['tls-ca'], values['tls-cert'], values['tls-key'], values['tls-server-name'], problems);
 
   if (problems.length > 0) throw new AgentError('bad-request', problems.join('\n'));
   return { controllers, id, labels, admin, cacheDir, workers, listenAddress, logLevel: values['log-level'], ...(tls ? { tls } : {}) };
 }
 
 /** Any of the three flags turns TLS on; the files are read now so a bad one stops the start. */
-function parseTls(caFile: string | undefined, certFile: string | undefined, keyFile: string | undefined, problems: string[]): AgentTls | undefined {
-  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
+function parseTls(
+  caFile: string | undefined,
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  serverName: string | undefined,
+  problems: string[],
+): AgentTls | undefined {
+  if (caFile === undefined && certFile === undefined && keyFile === undefined && serverName === undefined) return undefined;
   const ca = caFile === undefined ? undefined : readCertificates('--tls-ca', caFile, problems)?.pem;
   const pair = readKeyPair('client', '--tls-cert', certFile, '--tls-key', keyFile, problems);
-  return { ...(ca ? { ca } : {}), ...(pair ?? {}) };
+  if (serverName !== undefined && isIP(serverName) === 0 && (serverName.length > 253 || !DNS_NAME.test(serverName))) {
+    problems.push(`--tls-server-name: must be a DNS name or an IP address, not "${serverName}"`);
+  }
+  return { ...(ca ? { ca } : {}), ...(pair ?? {}), ...(serverName !== undefined ? { serverName } : {}) };
 }
 
 /** `k=v,k2=v2` with Kubernetes label rules (optional `prefix/` on keys, values may be empty). */

@@ -8,6 +8,8 @@ export interface AgentTls {
   /** Client certificate chain and its key, presented to a controller that asks (mTLS). */
   cert?: Buffer;
   key?: Buffer;
+  /** The name the controller certificate must carry, whatever address is dialled. */
+  serverName?: string;
 }
 
 /** Extended key usage OIDs: a certificate that lists EKUs must list the role it plays. */

@@ -1,4 +1,4 @@
-import { credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ChannelOptions, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { DiscoveryServiceClient, ResourceError, type DiscoveryRequest, type DiscoveryResponse, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff, jitter } from './backoff.js';
@@ -247,19 +247,32 @@ export const CHANNEL_OPTIONS = {
   'grpc.max_reconnect_backoff_ms': 5_000,
 };
 
+/** What every channel to a controller is made with. */
+export interface ControllerChannel {
+  credentials: ChannelCredentials;
+  options: ChannelOptions;
+}
+
+const PLAINTEXT: ControllerChannel = { credentials: credentials.createInsecure(), options: CHANNEL_OPTIONS };
+
 /**
- * Credentials for every channel to a controller, both streams and redirects alike: plaintext
- * without --tls-* flags; else TLS verifying the controller with --tls-ca (or the system's
- * roots) and showing --tls-cert when the controller asks for a client certificate.
+ * Credentials and options for every channel to a controller, both streams and redirects alike:
+ * plaintext without --tls-* flags; else TLS verifying the controller with --tls-ca (or the
+ * system's roots) against --tls-server-name (or the dialled host), and showing --tls-cert when
+ * the controller asks for a client certificate.
  */
-export function channelCredentials(tls: AgentTls | undefined): ChannelCredentials {
-  if (tls === undefined) return credentials.createInsecure();
-  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+export function channelCredentials(tls: AgentTls | undefined): ControllerChannel {
+  if (tls === undefined) return PLAINTEXT;
+  return {
+    credentials: credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null),
+    // Leaders are advertised by pod IP, which no certificate can list in advance: one name for all.
+    options: tls.serverName === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': tls.serverName },
+  };
 }
 
 /** A `DiscoveryService.Stream` over a fresh channel, closed with the stream. */
-export function openGrpcStream(address: string, handlers: StreamHandlers, channel: ChannelCredentials = credentials.createInsecure()): DiscoveryStream {
-  const client = new DiscoveryServiceClient(address, channel, CHANNEL_OPTIONS);
+export function openGrpcStream(address: string, handlers: StreamHandlers, channel: ControllerChannel = PLAINTEXT): DiscoveryStream {
+  const client = new DiscoveryServiceClient(address, channel.credentials, channel.options);
   const call = client.stream();
   let done = false;
   const finish = (result: StreamStatus) => {

@@ -1,8 +1,8 @@
-import { credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ReportServiceClient, type AgentReport, type Directive, type EndpointHealth, type EndpointTraffic, type Node } from '@sluice/proto';
 import type { Logger } from '../logger.js';
 import { Backoff } from './backoff.js';
-import { CHANNEL_OPTIONS } from './discovery-client.js';
+import { channelCredentials, type ControllerChannel } from './discovery-client.js';
 
 /** At most this many health results per report; more go in turns (report size stays bounded). */
 export const MAX_HEALTH_RESULTS_PER_REPORT = 4096;
@@ -226,8 +226,8 @@ export class ReportClient {
 }
 
 /** A `ReportService.Report` stream over a fresh channel (`channelCredentials`), closed with the stream. */
-export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers, channel: ChannelCredentials = credentials.createInsecure()): ReportStream {
-  const client = new ReportServiceClient(address, channel, CHANNEL_OPTIONS);
+export function openGrpcReportStream(address: string, handlers: ReportStreamHandlers, channel: ControllerChannel = channelCredentials(undefined)): ReportStream {
+  const client = new ReportServiceClient(address, channel.credentials, channel.options);
   const call = client.report();
   let done = false;
   const finish = (code: number, details: string) => {

@@ -1,4 +1,5 @@
-import { connect } from 'node:tls';
+import { isIP } from 'node:net';
+import { checkServerIdentity, connect, type ConnectionOptions } from 'node:tls';
 import { parseHostPort } from '../host-port.js';
 import type { AgentTls } from '../tls-files.js';
 
@@ -15,14 +16,21 @@ export function probeTls(address: string, tls: AgentTls, timeoutMs = 5_000): Pro
   if (problems.length > 0) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     let secure = false;
-    const socket = connect(
-      // Same checks as grpc-js: --tls-ca (or the system's roots), the dialled host against the
-      // certificate's names. An IP is no SNI name (RFC 6066), so only host names are sent.
-      { host, port, ALPNProtocols: ['h2'], ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}), ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }) },
-      () => {
-        secure = true;
-      },
-    );
+    // Same checks as grpc-js: --tls-ca (or the system's roots), --tls-server-name (or the
+    // dialled host) against the certificate's names. An IP is no SNI name (RFC 6066).
+    const name = tls.serverName ?? host;
+    const options: ConnectionOptions = {
+      host,
+      port,
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: (_, cert) => checkServerIdentity(name, cert),
+      ...(isIP(name) === 0 ? { servername: name } : {}),
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+    };
+    const socket = connect(options, () => {
+      secure = true;
+    });
     const done = (reason: string | undefined) => {
       clearTimeout(timer);
       socket.destroy();
@@ -47,7 +55,11 @@ function explain(error: Error, tls: AgentTls): string {
   const code = (error as { code?: string }).code ?? '';
   if (code.includes('ALERT_CERTIFICATE_REQUIRED')) return refusal({ ...tls, cert: undefined });
   if (code.includes('_ALERT_')) return refusal(tls);
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "TLS handshake failed: the controller certificate's names (SANs) do not include the --controller host";
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return tls.serverName === undefined
+      ? "TLS handshake failed: the controller certificate's names (SANs) do not include the dialled host: list it, or give --tls-server-name"
+      : "TLS handshake failed: the controller certificate's names (SANs) do not include --tls-server-name";
+  }
   if (/CERT|SELF_SIGNED|ISSUER|UNABLE_TO_VERIFY/.test(code)) return 'TLS handshake failed: the controller certificate is not trusted: does --tls-ca hold the CA that signed it?';
   if (/WRONG_VERSION_NUMBER|PACKET_LENGTH/.test(code)) return 'TLS handshake failed: is the controller running without --grpc-tls-cert?';
   return 'TLS handshake failed';
