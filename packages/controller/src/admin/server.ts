@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { VERSION } from '../version.js';
 import { registerPurge } from './purge.js';
+import { redact, redactedFields, rejectRedacted } from './redact.js';
 import { toStatus } from './status.js';
 
 /** Largest accepted request body: Kubernetes' limit, above etcd's default request size. */
@@ -87,8 +88,9 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
   app.post('/apis/sluice/v1/apply', async (req, res) => {
     const body = req.body as unknown;
     const items = listItems(body);
+    rejectRedacted(items.flatMap((item, i) => redactedFields(item, `items[${i}].`)));
     const applied = await resources.apply(items, { dryRun: dryRun(req) });
-    res.json({ apiVersion: API_VERSION, kind: 'ApplyResult', items: applied });
+    res.json({ apiVersion: API_VERSION, kind: 'ApplyResult', items: applied.map((item) => ({ ...item, object: redact(item.object) })) });
   });
 
   // Cluster-wide: lists across namespaces, and cluster-scoped kinds (agents).
@@ -98,11 +100,11 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
   });
   app.get('/apis/sluice/v1/:plural/:name', async (req, res) => {
     const kind = clusterScoped(kindFor(req.params.plural));
-    res.json(await resources.get(kind, undefined, req.params.name));
+    res.json(redact(await resources.get(kind, undefined, req.params.name)));
   });
   app.delete('/apis/sluice/v1/:plural/:name', async (req, res) => {
     const kind = clusterScoped(kindFor(req.params.plural));
-    res.json(await resources.delete(writable(kind), undefined, req.params.name, { dryRun: dryRun(req) }));
+    res.json(redact(await resources.delete(writable(kind), undefined, req.params.name, { dryRun: dryRun(req) })));
   });
 
   const ns = '/apis/sluice/v1/namespaces/:namespace/:plural';
@@ -111,15 +113,17 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
   });
   app.post(ns, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    res.status(201).json(await resources.create(kind, req.params.namespace, req.body, { dryRun: dryRun(req) }));
+    rejectRedacted(redactedFields(req.body));
+    res.status(201).json(redact(await resources.create(kind, req.params.namespace, req.body, { dryRun: dryRun(req) })));
   });
   app.get(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    res.json(await resources.get(kind, req.params.namespace, req.params.name));
+    res.json(redact(await resources.get(kind, req.params.namespace, req.params.name)));
   });
   app.put(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    res.json(await resources.replace(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) }));
+    rejectRedacted(redactedFields(req.body));
+    res.json(redact(await resources.replace(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) })));
   });
   app.patch(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
@@ -127,11 +131,12 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
     if (!MERGE_PATCH_TYPES.includes(type)) {
       throw new ControllerError('unsupported-media-type', `PATCH supports JSON merge patch only (Content-Type: application/merge-patch+json), not ${type}`);
     }
-    res.json(await resources.patch(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) }));
+    if (kind.kind === 'Secret') rejectRedacted(redactedFields(req.body));
+    res.json(redact(await resources.patch(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) })));
   });
   app.delete(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    res.json(await resources.delete(writable(kind), req.params.namespace, req.params.name, { dryRun: dryRun(req) }));
+    res.json(redact(await resources.delete(writable(kind), req.params.namespace, req.params.name, { dryRun: dryRun(req) })));
   });
   registerPurge(app, resources);
   app.all(`${ns}/:name/status`, () => {
@@ -160,7 +165,7 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
       return;
     }
     const { items, revision } = await resources.list(kind, namespace, selector);
-    res.json({ apiVersion: API_VERSION, kind: kind.listKind, metadata: { resourceVersion: String(revision) }, items });
+    res.json({ apiVersion: API_VERSION, kind: kind.listKind, metadata: { resourceVersion: String(revision) }, items: items.map(redact) });
   }
 
   async function streamWatch(
@@ -184,7 +189,7 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
     res.flushHeaders();
     try {
       for await (const event of resources.watch(kind, namespace, { resourceVersion, selector }, abort.signal)) {
-        res.write(`${JSON.stringify(event)}\n`);
+        res.write(`${JSON.stringify({ ...event, object: redact(event.object) })}\n`);
       }
     } catch (error) {
       if (!abort.signal.aborted) res.write(`${JSON.stringify({ type: 'ERROR', object: toStatus(error) })}\n`);
