@@ -1,6 +1,6 @@
 import type { Listener, TCPRoute, UDPRoute } from '@sluice/api';
 import { Protocol, ResourceType, type L4Route, type ListenerLimits, type Listener as WireListener } from '@sluice/proto';
-import { resolveBackend, useSecret, type Context } from './context.js';
+import { report, resolveBackend, useSecret, type Context } from './context.js';
 import { makeResource, type DataPlaneResource, type ResourceRef } from './data-plane-resource.js';
 import { ms } from './cluster.js';
 import { nameOf, sourceOf } from './inputs.js';
@@ -63,12 +63,15 @@ function limits(l: NonNullable<Listener['spec']['limits']>): ListenerLimits {
   };
 }
 
-function l4Route(ctx: Context, r: TCPRoute | UDPRoute, refs: ResourceRef[]): L4Route {
+function l4Route(ctx: Context, r: TCPRoute | UDPRoute, refs: ResourceRef[], l: Listener, protocol: Protocol): L4Route {
+  const names = r.kind === 'TCPRoute' ? (r.spec.hostnames ?? []) : [];
+  const passthrough = protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH;
+  if (names.length > 0 && !passthrough) report(ctx, r, `spec.hostnames: only TLS passthrough listeners route by server name: ignored on Listener ${nameOf(l)}`);
   return {
     sources: [sourceOf(r)],
     backends: r.spec.backendRefs.map((b, i) => resolveBackend(ctx, r, b, `spec.backendRefs[${i}]`, refs)),
     idleTimeoutMs: ms(r.spec.idleTimeout),
-    hostnames: [],
+    hostnames: passthrough ? [...new Set(names.map((n) => n.toLowerCase()))].sort(compareStrings) : [],
   };
 }
 
@@ -102,7 +105,7 @@ export function translateListener(ctx: Context, a: AcceptedListener, l4: TCPRout
     limits: l.spec.limits === undefined ? undefined : limits(l.spec.limits),
     trustedProxies: [...(l.spec.trustedProxies ?? [])].sort(compareStrings),
     acceptProxyProtocol: l.spec.proxyProtocol?.accept ?? false,
-    l4Route: l4 === undefined ? undefined : l4Route(ctx, l4, refs),
+    l4Route: l4 === undefined ? undefined : l4Route(ctx, l4, refs, l, protocol),
     h2c: l.spec.h2c ?? false,
     accessLog: l.spec.accessLog?.enabled ?? false,
   };

@@ -80,7 +80,8 @@ function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<stri
       (a) =>
         a.listener.spec.port === l.spec.port &&
         transportOf(a.protocol) === transportOf(protocol) &&
-        selectorsOverlap(a.listener.spec.agentSelector, l.spec.agentSelector),
+        selectorsOverlap(a.listener.spec.agentSelector, l.spec.agentSelector) &&
+        !sharePassthroughPort(a, l, protocol),
     );
     if (holder !== undefined) {
       report(
@@ -93,6 +94,18 @@ function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<stri
     accepted.set(nameOf(l), { listener: l, protocol, certificates, refs });
   }
   return accepted;
+}
+
+/**
+ * TLS passthrough listeners may share a port (agents open one socket and pick the route by
+ * the ClientHello's server name), when they agree on what arrives first (a PROXY header or not).
+ */
+function sharePassthroughPort(a: AcceptedListener, l: Listener, protocol: Protocol): boolean {
+  return (
+    a.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH &&
+    protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH &&
+    (a.listener.spec.proxyProtocol?.accept ?? false) === (l.spec.proxyProtocol?.accept ?? false)
+  );
 }
 
 /** Resolves a route's parentRefs to accepted listeners, reporting the ones it cannot attach to. */

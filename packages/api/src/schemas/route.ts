@@ -365,6 +365,12 @@ export const tcpRouteSpecSchema = z
     parentRefs: parentRefs(),
     backendRefs: backendRefs('the connections').min(1),
     idleTimeout: duration().optional().describe("Close a connection idle in both directions this long (duration). Unset: the listener's limits.idleTimeout."),
+    hostnames: z
+      .array(hostname({ wildcard: true }))
+      .optional()
+      .describe(
+        'TLS passthrough listeners only: the SNI server names this route takes; "*.example.com" matches one or more leading labels. TLS Listeners on one port share it, and each connection goes to the route naming its server name (exact, then longest wildcard, then a route without hostnames). Unset: every name.',
+      ),
   })
   .describe('Desired state of a TCPRoute.');
 
