@@ -135,6 +135,7 @@ describe('request smuggling and malformed requests', () => {
     ['bare LF line endings', 'GET /echo HTTP/1.1\nHost: shop.test\n\n', 400],
     ['a bare LF inside the header block', 'GET /echo HTTP/1.1\r\nHost: shop.test\nX-A: b\r\n\r\n', 400],
     ['a NUL in a header value', 'GET /echo HTTP/1.1\r\nHost: shop.test\r\nX-A: a\x00b\r\n\r\n', 400],
+    ['a bare CR in the header block', 'GET /echo HTTP/1.1\r\nHost: shop.test\rX-A: b\r\n\r\n', 400],
     ['obsolete line folding', 'GET /echo HTTP/1.1\r\nHost: shop.test\r\nX-A: a\r\n b\r\n\r\n', 400],
   ])('refuses %s, closes the connection, and the backend never sees it', async (_name, request, status) => {
     const before = backend.requests;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect as connectH2 } from 'node:http2';
 import { connect } from 'node:net';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
@@ -149,6 +150,37 @@ describe('Compression through the proxy', () => {
       expect(written).toBeLessThan(64 * 1024 * 1024);
     } finally {
       socket.destroy();
+    }
+  });
+
+  it('compresses HTTP/2 (h2c) responses too, a cached one included', async () => {
+    await using proxy = await edgeProxy(
+      [edgeFilter.cache(), edgeFilter.compression()],
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
+        res.end(big);
+      },
+      { h2c: true },
+    );
+    const session = connectH2(proxy.origin);
+    try {
+      const fetchH2 = () =>
+        new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+          const stream = session.request({ ':path': '/', 'accept-encoding': 'gzip' });
+          const chunks: Buffer[] = [];
+          let headers: Record<string, unknown> = {};
+          stream.on('response', (h) => (headers = h));
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }));
+          stream.on('error', reject);
+        });
+      for (const expected of ['MISS', 'HIT']) {
+        const r = await fetchH2();
+        expect([r.headers[':status'], r.headers['content-encoding'], r.headers['x-cache']]).toEqual([200, 'gzip', expected]);
+        expect(gunzipSync(r.body).toString()).toBe(big);
+      }
+    } finally {
+      session.close();
     }
   });
 });

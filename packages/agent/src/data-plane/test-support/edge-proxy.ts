@@ -21,7 +21,7 @@ export interface EdgeProxy extends AsyncDisposable {
 export async function edgeProxy(
   filters: HttpFilter[],
   handler?: (req: IncomingMessage, res: ServerResponse) => void,
-  listener: { trustedProxies?: string[]; limits?: ListenerLimits } = {},
+  listener: { trustedProxies?: string[]; limits?: ListenerLimits; h2c?: boolean } = {},
 ): Promise<EdgeProxy> {
   const backend = await startBackend('b', handler);
   const dp = new DataPlane({ logger: silent, allowEphemeralPorts: true, drainTimeoutMs: 1_000 });
@@ -35,7 +35,7 @@ export async function edgeProxy(
       clusterResource('default/b'),
       endpointsResource('default/b', [{ port: backend.port }]),
       table(filters),
-      listenerResource('default/web', { trustedProxies: listener.trustedProxies ?? [], limits: listener.limits }),
+      listenerResource('default/web', { trustedProxies: listener.trustedProxies ?? [], limits: listener.limits, h2c: listener.h2c ?? false }),
     ]);
   } catch (err) {
     await dp.close();
