@@ -3,7 +3,7 @@
 // default and HA values, every document validated against the Kubernetes schemas, and the
 // chart's promises checked on the objects (flags the real binaries document, probes, etcd
 // membership, TLS wiring, PDBs). UPDATE_GOLDEN=1 rewrites the goldens.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runSluicectl, tempDir, type TempDir } from '@sluice/testing';
@@ -134,6 +134,28 @@ describe('helm chart values', () => {
     const objects = parseManifests(await renderOk([], 'tls:\n  enabled: true\n  existingSecret: ctl-tls\n  agentExistingSecret: agent-tls\n'));
     expect(find(objects, 'Deployment', 'sluice-agent').spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'agent-tls' } });
     expect(find(objects, 'Deployment', 'sluice-controller').spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'ctl-tls' } });
+  });
+
+  it('values.yaml documents every value: a "# --" comment on it, on a section holding it, or on each of its keys', async () => {
+    const lines = (await readFile(join(chart, 'values.yaml'), 'utf8')).split('\n');
+    interface Key { path: string; indent: number; commented: boolean; children: Key[] }
+    const root: Key = { path: '', indent: -1, commented: false, children: [] };
+    const stack = [root];
+    lines.forEach((line, i) => {
+      const match = /^( *)([A-Za-z][\w.-]*):/.exec(line);
+      if (!match) return;
+      const indent = match[1]!.length;
+      while (stack.at(-1)!.indent >= indent) stack.pop();
+      const parent = stack.at(-1)!;
+      let j = i - 1;
+      while (j >= 0 && lines[j]!.trim().startsWith('#') && !lines[j]!.trim().startsWith('# --')) j--;
+      const key: Key = { path: `${parent.path}${parent.path ? '.' : ''}${match[2]}`, indent, commented: lines[j]?.trim().startsWith('# --') ?? false, children: [] };
+      parent.children.push(key);
+      stack.push(key);
+    });
+    const undocumented = (key: Key): string[] => (key.commented ? [] : key.children.length === 0 ? [key.path] : key.children.flatMap(undocumented));
+    expect(root.children.length).toBeGreaterThan(10);
+    expect(root.children.flatMap(undocumented)).toEqual([]);
   });
 
   it('values.schema.json rejects bad values, naming each field', async () => {
