@@ -88,4 +88,10 @@ Status:
     expect(out).not.toContain('secret-key');
     expect(out).not.toContain(Buffer.from('secret-key').toString('base64'));
   });
+
+  it('shows a value the controller redacted as redacted, not as a size', () => {
+    const out = formatDescribe({ kind: 'Secret', metadata: { name: 's' }, type: 'tls', data: { 'tls.crt': Buffer.from('cert').toString('base64'), 'tls.key': '[redacted]' } });
+    expect(out).toContain('tls.crt:  4 bytes');
+    expect(out).toContain('tls.key:  [redacted]');
+  });
 });

@@ -42,10 +42,17 @@ function table(headers: string[], rows: string[][], spaces: number): string[] {
   return [line(headers), line(headers.map((h) => '-'.repeat(h.length))), ...rows.map(line)];
 }
 
+/** What the controller sends instead of a secret value (its admin API never returns one). */
+const REDACTED = '[redacted]';
+
 /** Byte sizes instead of values: describe never prints secret material. */
 function secretData(obj: ApiObject): string[] {
   const lines: string[] = [];
   for (const [k, v] of Object.entries(asRecord(obj['data']))) {
+    if (v === REDACTED) {
+      lines.push(`${k}:  ${REDACTED}`);
+      continue;
+    }
     const size = typeof v === 'string' ? Buffer.from(v, 'base64').length : 0;
     lines.push(`${k}:  ${size} bytes`);
   }
