@@ -63,7 +63,8 @@ Flags:
                                the --grpc-addr, or HOSTNAME:PORT when it is 0.0.0.0 or ::)
   --grpc-tls-cert FILE         PEM server certificate (chain) for --grpc-addr; turns on TLS
                                for agents (default: plaintext). Its SANs must cover the
-                               addresses agents dial, --advertise-addr included
+                               addresses agents dial, --advertise-addr included, or the
+                               name agents are given as --tls-server-name
   --grpc-tls-key FILE          PEM private key of --grpc-tls-cert (unencrypted)
   --grpc-tls-ca FILE           PEM CA bundle: agents must present a client certificate it
                                verifies (mutual TLS); needs --grpc-tls-cert
