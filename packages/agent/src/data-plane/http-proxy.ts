@@ -248,20 +248,7 @@ class Exchange {
       if (this.body === null && lower === 'content-length') continue;
       out.push(name, raw[i + 1] as string);
     }
-    const peer = this.clientAddress;
-    const trusted = this.view.trustedProxies !== undefined && peer !== '' && this.view.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
-    // Node joins repeated X-Forwarded-* lines with ", ", so these are strings.
-    const xff = req.headers['x-forwarded-for'];
-    const xfp = req.headers['x-forwarded-proto'];
-    const xfh = req.headers['x-forwarded-host'];
-    out.push(
-      'x-forwarded-for',
-      trusted && typeof xff === 'string' ? `${xff}, ${peer}` : peer,
-      'x-forwarded-proto',
-      trusted && typeof xfp === 'string' ? xfp : schemeOf(req),
-    );
-    const forwardedHost = trusted && typeof xfh === 'string' ? xfh : host;
-    if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
+    appendForwarded(out, this.view.trustedProxies, req, this.clientAddress, host);
     const outHost = rewriteHost ?? host;
     if (outHost !== undefined) out.push('host', outHost);
     // The listener's stats put the id in force there (the client's when valid, else a new one).
@@ -615,6 +602,21 @@ class Attempt implements Dispatcher.DispatchHandler {
 export function clientAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/**
+ * Adds X-Forwarded-For/-Proto/-Host to a forwarded header list: set from this hop, or
+ * extended when `peer` is one of the listener's trusted proxies.
+ */
+export function appendForwarded(out: string[], trustedProxies: BlockList | undefined, req: IncomingMessage, peer: string, host: string | undefined): void {
+  const trusted = trustedProxies !== undefined && peer !== '' && trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  // Node joins repeated X-Forwarded-* lines with ", ", so these are strings.
+  const xff = req.headers['x-forwarded-for'];
+  const xfp = req.headers['x-forwarded-proto'];
+  const xfh = req.headers['x-forwarded-host'];
+  out.push('x-forwarded-for', trusted && typeof xff === 'string' ? `${xff}, ${peer}` : peer, 'x-forwarded-proto', trusted && typeof xfp === 'string' ? xfp : schemeOf(req));
+  const forwardedHost = trusted && typeof xfh === 'string' ? xfh : host;
+  if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
 }
 
 /** The scheme the client used: https on a TLS listener (HTTP/1.1 or HTTP/2 alike). */

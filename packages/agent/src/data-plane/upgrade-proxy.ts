@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { ANSWERED, onEdgeRequest } from './filters/edge.js';
-import { clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
+import { appendForwarded, clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, schemeOf, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
 import { normalizePath } from './normalize-path.js';
 import { LazyQuery, normalizeHost, type CompiledRoute } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
@@ -85,7 +85,7 @@ export class UpgradeProxy {
       const access = { ipAccess: edge.ipAccess, rateLimit: edge.rateLimit, cache: undefined, compression: undefined, responseHeaders: undefined };
       if (onEdgeRequest(access, req, answer.response(), view.trustedProxies, host, path, search) === ANSWERED) return;
     }
-    const scheme = isEncrypted(req) ? 'https' : 'http';
+    const scheme = schemeOf(req);
     const redirect = route.filters.redirect;
     if (redirect !== undefined) {
       const hostHeader = host ?? '';
@@ -98,7 +98,7 @@ export class UpgradeProxy {
       return;
     }
     const upstreamPath = route.filters.rewrite === undefined ? path + search : route.filters.rewrite.rewritePath(path, route.prefix) + search;
-    const tunnel = new Tunnel(this, view, route, req, answer, head, upstreamPath, upstreamHeaders(view, route, req, host, scheme));
+    const tunnel = new Tunnel(this, view, route, req, answer, head, upstreamPath, upstreamHeaders(view, route, req, host));
     this.tunnels.add(tunnel);
     tunnel.start();
   }
@@ -128,12 +128,8 @@ function isH2cWithoutBody(req: IncomingMessage): boolean {
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
 }
 
-function isEncrypted(req: IncomingMessage): boolean {
-  return (req.socket as Socket & { encrypted?: boolean }).encrypted === true;
-}
-
 /** The forwarded handshake headers: the client's end-to-end ones, X-Forwarded-*, Host, then the route's modifier. */
-function upstreamHeaders(view: ListenerView, route: CompiledRoute, req: IncomingMessage, host: string | undefined, scheme: string): string[] {
+function upstreamHeaders(view: ListenerView, route: CompiledRoute, req: IncomingMessage, host: string | undefined): string[] {
   const raw = req.rawHeaders;
   // Headers named in Connection are hop-by-hop too ("Connection: Upgrade, X-Foo").
   const named = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
@@ -144,14 +140,7 @@ function upstreamHeaders(view: ListenerView, route: CompiledRoute, req: Incoming
     if (DROPPED_REQUEST_HEADERS.has(lower) || named.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  const peer = clientAddress(req);
-  const trusted = view.trustedProxies !== undefined && peer !== '' && view.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
-  const xff = req.headers['x-forwarded-for'];
-  const xfp = req.headers['x-forwarded-proto'];
-  const xfh = req.headers['x-forwarded-host'];
-  out.push('x-forwarded-for', trusted && typeof xff === 'string' ? `${xff}, ${peer}` : peer, 'x-forwarded-proto', trusted && typeof xfp === 'string' ? xfp : scheme);
-  const forwardedHost = trusted && typeof xfh === 'string' ? xfh : host;
-  if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost);
+  appendForwarded(out, view.trustedProxies, req, clientAddress(req), host);
   const outHost = route.filters.rewrite?.hostname || host;
   if (outHost !== undefined) out.push('host', outHost);
   const modifier = route.filters.requestHeaders;
