@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, tempDir, watchUntil, webToUpstream, type Backend, type TempDir } from '@sluice/testing';
+import { AgentProcess, ControllerProcess, freePort, runSluicectl, startBackend, startEtcd, tempDir, watchUntil, webToUpstream, type Backend, type TempDir } from '@sluice/testing';
 
 // Metrics and logs with real processes: one controller (embedded store: always the leader),
 // an agent with one process and an agent with --workers 2 (its /metrics aggregates both
@@ -122,6 +122,25 @@ describe('controller /metrics', () => {
     expect(pick(samples, 'sluice_controller_store_errors_total', { operation: 'watch' })).toHaveLength(1);
     expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
     expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+  });
+});
+
+describe('controller /metrics with etcd and two replicas', () => {
+  it('exactly one replica reports is_leader 1; lease and store calls are timed', async () => {
+    await using etcd = await startEtcd();
+    const args = ['--leader-lease-ttl', '2s'];
+    await using a = await ControllerProcess.start({ store: 'etcd', etcdEndpoints: etcd.endpoint, extraArgs: [...args, '--id', 'metrics-a'] });
+    await using b = await ControllerProcess.start({ store: 'etcd', etcdEndpoints: etcd.endpoint, extraArgs: [...args, '--id', 'metrics-b'] });
+    await Promise.race([a, b].map((c) => c.process.waitForLine((l) => l.includes('"became leader"'))));
+    const [sa, sb] = await Promise.all([scrape(a.url), scrape(b.url)]);
+    expect([sum(sa.samples, 'sluice_controller_is_leader'), sum(sb.samples, 'sluice_controller_is_leader')].sort()).toEqual([0, 1]);
+    // The leader got its lease through the store (a follower may not have campaigned yet).
+    const leader = sum(sa.samples, 'sluice_controller_is_leader') === 1 ? sa : sb;
+    expect(sum(leader.samples, 'sluice_controller_store_operation_duration_seconds_count', { operation: 'lease' })).toBeGreaterThan(0);
+    for (const { samples } of [sa, sb]) {
+      expect(sum(samples, 'sluice_controller_store_operation_duration_seconds_count', { operation: 'list' })).toBeGreaterThan(0);
+      expect(sum(samples, 'sluice_controller_connected_agents')).toBe(0);
+    }
   });
 });
 
