@@ -217,6 +217,8 @@ function storedHeaders(headers: ResponseHeaders): StoredHeaders {
 /** The headers a stored entry is served with: a copy, with Age and X-Cache. */
 export function servedHeaders(entry: CacheEntry, xCache: string): ResponseHeaders {
   const out: ResponseHeaders = { ...entry.headers };
+  // A backend that streamed (chunked) is answered from memory with the length known.
+  out['content-length'] = String(entry.body.length);
   out.age = String(Math.floor(entry.policy.age()));
   out['x-cache'] = xCache;
   return out;

@@ -61,10 +61,4 @@ export class FilterState {
     for (const key of this.limiters.keys()) if (!used.has(key)) this.limiters.delete(key);
   }
 
-  /** Cache stores by route name (for /config_dump and tests). */
-  cacheStats(): Map<string, { entries: number; bytes: number }> {
-    const out = new Map<string, { entries: number; bytes: number }>();
-    for (const [key, store] of this.caches) out.set(key.split('\0')[1] as string, { entries: store.size, bytes: store.bytes });
-    return out;
-  }
 }

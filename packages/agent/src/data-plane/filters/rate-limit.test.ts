@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { edgeFilter, edgeProxy } from '../test-support/edge-proxy.js';
@@ -32,6 +33,17 @@ describe('RateLimiter', () => {
     const flood = new RateLimiter(config(1, 1), 10);
     for (let i = 0; i < 1000; i++) flood.take(`k${i}`, 0);
     expect(flood.size).toBeLessThanOrEqual(10);
+  });
+
+  it('keeps long header values as a short hash, one bucket per value', () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 1, burst: 1, key: { key: { $case: 'header', value: 'X-Api-Key' } } });
+    const keyOf = (value: string) => limiter.keyOf({ headers: { 'x-api-key': value } } as unknown as IncomingMessage, '10.0.0.1');
+    expect(keyOf('short')).toBe('short');
+    const a = keyOf('a'.repeat(8000));
+    expect(a.length).toBeLessThan(50);
+    expect(keyOf('a'.repeat(8000))).toBe(a);
+    expect(keyOf(`${'a'.repeat(7999)}b`)).not.toBe(a);
+    expect(limiter.keyOf({ headers: {} } as unknown as IncomingMessage, '10.0.0.1')).toBe('');
   });
 
   it('rounds Retry-After up to whole seconds, at least 1', () => {

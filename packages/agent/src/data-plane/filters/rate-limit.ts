@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RateLimit } from '@sluice/proto';
 
 /** Buckets one limiter keeps at most; past it, full (idle) buckets go first, then the oldest. */
 export const MAX_BUCKETS = 100_000;
+/** Longer header values are kept as a hash, so a bucket costs the same whatever the client sends. */
+const MAX_KEY_CHARS = 64;
 
 interface Bucket {
   tokens: number;
@@ -38,8 +41,10 @@ export class RateLimiter {
   /** The bucket key of a request: the header's value ("" when absent: one shared bucket) or the client address. */
   keyOf(req: IncomingMessage, clientAddress: string): string {
     if (this.header === undefined) return clientAddress;
-    const value = req.headers[this.header];
-    return value === undefined ? '' : typeof value === 'string' ? value : value.join(', ');
+    const raw = req.headers[this.header];
+    const value = raw === undefined ? '' : typeof raw === 'string' ? raw : raw.join(', ');
+    // NUL never occurs in a header value: a hashed key cannot be sent as a literal one.
+    return value.length <= MAX_KEY_CHARS ? value : `\0${createHash('sha256').update(value).digest('base64url')}`;
   }
 
   /** Takes a token for `key`: 0 when admitted, else the milliseconds until a token is due. */
