@@ -81,8 +81,8 @@ function upstream(name: string, port: number, extra = ''): string {
   return `apiVersion: sluice/v1\nkind: Upstream\nmetadata: {name: ${name}}\nspec:\n  endpoints: [{address: ${HOST}, port: ${port}}]\n${extra}---\n`;
 }
 
-function l4Route(kind: 'TCPRoute' | 'UDPRoute', name: string, backend: string): string {
-  return `apiVersion: sluice/v1\nkind: ${kind}\nmetadata: {name: ${name}}\nspec:\n  parentRefs: [{name: ${name}}]\n  backendRefs: [{name: ${backend}}]\n---\n`;
+function l4Route(kind: 'TCPRoute' | 'UDPRoute', name: string, backend: string, extra = ''): string {
+  return `apiVersion: sluice/v1\nkind: ${kind}\nmetadata: {name: ${name}}\nspec:\n  parentRefs: [{name: ${name}}]\n  backendRefs: [{name: ${backend}}]\n${extra}---\n`;
 }
 
 async function exchange(port: number, payload: Buffer | string, host = HOST): Promise<string> {
@@ -101,8 +101,8 @@ beforeAll(async () => {
   const pki = await createTestPki(dir.path);
   const [cert, key] = await Promise.all([readFile(pki.server.cert), readFile(pki.server.key)]);
   tlsCa = await readFile(pki.ca.cert);
-  const tlsServer = createTlsServer({ cert, key }, (socket) => socket.end(`tls backend saw ${socket.servername || 'no SNI'}`));
-  const [echoPort, udpPort, tlsPort, ppPort] = await Promise.all([tcpEcho(), udpEcho(), listen(tlsServer), proxyAwareBackend()]);
+  const tlsBackend = (name: string) => listen(createTlsServer({ cert, key }, (socket) => socket.end(`tls backend ${name} saw ${socket.servername || 'no SNI'}`)));
+  const [echoPort, udpPort, tlsA, tlsB, ppPort] = await Promise.all([tcpEcho(), udpEcho(), tlsBackend('a'), tlsBackend('b'), proxyAwareBackend()]);
   for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
 
   controller = await ControllerProcess.start({ store: 'embedded', dataDir: dir.path });
@@ -117,9 +117,13 @@ beforeAll(async () => {
       listener('udp', ports.udp, 'UDP') +
       upstream('udp-echo', udpPort) +
       l4Route('UDPRoute', 'udp', 'udp-echo') +
-      listener('tls', ports.tls, 'TLS', ', tls: {mode: Passthrough}') +
-      upstream('tls-backend', tlsPort) +
-      l4Route('TCPRoute', 'tls', 'tls-backend') +
+      // Two passthrough listeners on one port: the ClientHello's server name picks the route.
+      listener('tls-a', ports.tls, 'TLS', ', tls: {mode: Passthrough}') +
+      upstream('tls-a', tlsA) +
+      l4Route('TCPRoute', 'tls-a', 'tls-a', '  hostnames: [a.example.com]\n') +
+      listener('tls-b', ports.tls, 'TLS', ', tls: {mode: Passthrough}') +
+      upstream('tls-b', tlsB) +
+      l4Route('TCPRoute', 'tls-b', 'tls-b', "  hostnames: ['*.b.example.com']\n") +
       listener('pp-v1', ports.ppV1, 'TCP', ', proxyProtocol: {accept: true}') +
       upstream('pp-v1', ppPort, '  proxyProtocol: {send: v1}\n') +
       l4Route('TCPRoute', 'pp-v1', 'pp-v1') +
@@ -172,13 +176,23 @@ describe('L4 listeners through a real agent', () => {
     expect(answers).toEqual(['pool a', 'pool b', 'pool c', 'pool d']);
   });
 
-  it('passes TLS through untouched: the backend certificate verifies and the backend sees the SNI', async () => {
-    const socket = tlsConnect({ port: ports.tls, host: HOST, servername: 'localhost', ca: tlsCa });
-    let out = '';
-    socket.setEncoding('utf8');
-    for await (const chunk of socket) out += chunk as string;
-    expect(socket.authorized).toBe(true);
-    expect(out).toBe('tls backend saw localhost');
+  it('routes TLS by SNI to the right backend and passes it through untouched', async () => {
+    const hello = async (servername: string) => {
+      // The backends' certificate is for localhost: verify the chain (the backend terminated
+      // TLS, not the agent), not the name.
+      const socket = tlsConnect({ port: ports.tls, host: HOST, servername, ca: tlsCa, checkServerIdentity: () => undefined });
+      let out = '';
+      socket.setEncoding('utf8');
+      for await (const chunk of socket) out += chunk as string;
+      expect(socket.authorized).toBe(true);
+      return out;
+    };
+    expect(await hello('a.example.com')).toBe('tls backend a saw a.example.com');
+    expect(await hello('x.b.example.com')).toBe('tls backend b saw x.b.example.com');
+    // No route takes the name: the agent closes before any backend answers.
+    const stranger = tlsConnect({ port: ports.tls, host: HOST, servername: 'c.example.com', ca: tlsCa });
+    const [err] = (await once(stranger, 'error')) as [Error & { code?: string }];
+    expect(err.code).toMatch(/ECONNRESET|EPIPE/);
   });
 
   it('accepts PROXY v1 and v2 from clients and sends them on to PROXY-aware upstreams', async () => {
