@@ -4,7 +4,7 @@
 // workspace manifest for `npm ci`, and every package the two binaries need at run time.
 import { constants } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './k8s.js';
 
@@ -42,18 +42,28 @@ function parseDockerfile(text: string): { args: Map<string, string>; stages: Sta
   return { args, stages };
 }
 
-/** A .dockerignore pattern as a RegExp over context-relative paths (`**`, `*`, and directory prefixes). */
+/**
+ * .dockerignore semantics for context-relative paths: `**`, `*`, a pattern also excludes what
+ * is below it, `!` re-includes, and the last matching pattern wins.
+ */
 function ignoreMatcher(patterns: string[]): (path: string) => boolean {
-  const regexps = patterns.map((p) => {
+  const rules = patterns.map((p) => {
+    const negated = p.startsWith('!');
     const source = p
+      .replace(/^!/, '')
       .replace(/\/$/, '')
       .split('**')
       .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*'))
       .join('.*')
       .replace(/^\.\*\//, '(?:.*/)?');
-    return new RegExp(`^${source}(?:/.*)?$`);
+    return { negated, regexp: new RegExp(`^${source}(?:/.*)?$`) };
   });
-  return (path) => regexps.some((r) => r.test(path.replace(/^\.\//, '').replace(/\/$/, '')));
+  return (path) => {
+    const clean = path.replace(/^\.\//, '').replace(/\/$/, '');
+    let excluded = false;
+    for (const rule of rules) if (rule.regexp.test(clean)) excluded = !rule.negated;
+    return excluded;
+  };
 }
 
 const repo = (path: string): string => join(repoRoot, path);
@@ -111,7 +121,32 @@ describe('deploy/Dockerfile', () => {
       expect(ignored(source), `${source} is excluded by .dockerignore`).toBe(false);
     }
     // The matcher works: the things that must stay out are out.
-    expect(['node_modules', 'packages/agent/node_modules/x', 'packages/agent/dist/index.js', '.git', 'test/e2e/a.test.ts'].filter((p) => !ignored(p))).toEqual([]);
+    expect(['node_modules', 'packages/agent/node_modules/x', 'packages/agent/dist/index.js', '.git', 'test/e2e/a.test.ts', 'examples/other.yaml'].filter((p) => !ignored(p))).toEqual([]);
+  });
+
+  it('puts into the runtime the repository files that runtime code reads by relative URL (e.g. `sluice up`)', async () => {
+    const copied = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/));
+    const needs: string[] = [];
+    for (const dir of await readdir(repo('packages'))) {
+      if (dir === 'testing') continue; // test fixtures, not shipped
+      for (const file of (await readdir(repo(`packages/${dir}/src`), { recursive: true })).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
+        const text = await readFile(repo(`packages/${dir}/src/${file}`), 'utf8');
+        for (const [, rel] of text.matchAll(/new URL\('(\.\.\/[^']+)', import\.meta\.url\)/g)) {
+          // Compiled files sit in dist/ at the same depth as src/, so the URL resolves alike.
+          const target = join(`packages/${dir}/src`, dirname(file), rel!);
+          needs.push(target);
+        }
+      }
+    }
+    expect(needs).toContain('examples/quickstart.yaml');
+    for (const target of needs) {
+      const covered = copied.some((args) => {
+        const dest = args.at(-1)!.replace(/\/$/, '');
+        const src = args.find((a) => !a.startsWith('--'))!.replace(/^\/src\//, '').replace(/\/$/, '');
+        return target === src || target.startsWith(`${src}/`) || target.startsWith(`${dest}/`) || target === `${dest}/${src.split('/').pop()}`;
+      });
+      expect(covered, `${target} is read at run time but not copied into the runtime stage`).toBe(true);
+    }
   });
 
   it('copies --from stages that exist earlier in the file', () => {
