@@ -243,6 +243,14 @@ describe('Upgrade proxy', () => {
     expect(redirect).toMatch(/location: https:\/\/chat\.example\.com\/old\/x/i);
   });
 
+  it('answers 502 to an upgrade routed to an HTTP/2 Upstream', async () => {
+    const backend = await wsBackend('a');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: config([backend], { cluster: { http2: true } }), removed: [] })).toEqual([]);
+    expect(await rawUpgrade(port(dp))).toMatch(/^HTTP\/1\.1 502 [^]*speaks HTTP\/2: Upgrade needs HTTP\/1\.1/);
+    expect(backend.upgrades).toEqual([]);
+  });
+
   it('refuses an upgrade over the circuit breaker max_requests while a tunnel is open', async () => {
     const backend = await wsBackend('a');
     const dp = dataPlane();

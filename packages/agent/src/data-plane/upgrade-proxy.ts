@@ -1,7 +1,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher, Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { ANSWERED, onEdgeRequest } from './filters/edge.js';
 import { appendForwarded, clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, schemeOf, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
@@ -245,6 +245,12 @@ class Tunnel {
       endpoint = picked.endpoint;
     }
     const pool = endpoint.pool;
+    if (!(pool instanceof Pool)) {
+      // An HTTP/2 Upstream (Http2Pool): HTTP/2 has no Upgrade, and WebSocket over it (RFC 8441) is not implemented.
+      if (retry) cluster.breaker.endRetry();
+      this.fail(502, `upstream ${cluster.name} speaks HTTP/2: Upgrade needs HTTP/1.1`);
+      return;
+    }
     const breaker = cluster.breaker;
     const max = cluster.l4.maxConnections;
     if (max > 0 && (tunnelsPerPool.get(pool) ?? 0) + pool.stats.connected >= max) {
