@@ -42,7 +42,7 @@ export function onEdgeRequest(
   if (filters.ipAccess !== undefined || filters.rateLimit !== undefined) {
     const client = filterClientAddress(req, clientAddress(req), trusted);
     if (filters.ipAccess !== undefined && !filters.ipAccess.allows(client)) {
-      sendError(res, 403, 'forbidden');
+      sendError(res, 403, 'forbidden', hasBody(req));
       return ANSWERED;
     }
     const limiter = filters.rateLimit;
@@ -50,7 +50,7 @@ export function onEdgeRequest(
       const waitMs = limiter.take(limiter.keyOf(req, client));
       if (waitMs > 0) {
         res.setHeader('retry-after', retryAfterSeconds(waitMs));
-        sendError(res, 429, 'too many requests');
+        sendError(res, 429, 'too many requests', hasBody(req));
         return ANSWERED;
       }
     }
@@ -68,6 +68,12 @@ export function onEdgeRequest(
     case 'bypass':
       return filters.compression === undefined ? undefined : new EdgeExchange(filters, req, res, key, undefined, undefined);
   }
+}
+
+/** A refused request's unread body is not drained for keep-alive: the connection closes instead. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 function serveEntry(filters: EdgeFilters, req: IncomingMessage, res: ServerResponse, entry: CacheEntry): void {
