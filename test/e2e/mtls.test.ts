@@ -6,6 +6,7 @@ import {
   freePort,
   runSluicectl,
   startBackend,
+  startEtcd,
   tempDir,
   watchUntil,
   webToUpstream,
@@ -125,5 +126,41 @@ describe('admin API over HTTPS', () => {
     expect(untrusted.stderr).toMatch(/cannot reach the Sluice controller at https:.*(CERT|SIGNATURE|certificate)/);
     const plain = await runSluicectl(['get', 'agents'], { server: controller.url.replace('https:', 'http:'), env: { NODE_EXTRA_CA_CERTS: pki.ca.cert } });
     expect(plain.code).not.toBe(0);
+  });
+});
+
+describe('mTLS with controller replicas', () => {
+  // Controllers bound on 127.0.0.2, an address the certificate does not list, as a leader
+  // advertised by pod IP: agents check every channel for the Service-like name instead.
+  it('a follower sends the report stream to the leader, over the same credentials', { timeout: 90_000 }, async () => {
+    await using dir = await tempDir();
+    const pki = await createTestPki(dir.path);
+    await using etcd = await startEtcd();
+    const replica = (id: string) =>
+      ControllerProcess.start({
+        store: 'etcd',
+        etcdEndpoints: etcd.endpoint,
+        grpcAddr: '127.0.0.2:0',
+        grpcTls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert },
+        extraArgs: ['--leader-lease-ttl', '2s', '--id', id],
+      });
+    await using a = await replica('a');
+    await using b = await replica('b');
+    const leader = await Promise.race([
+      a.process.waitForLine((l) => l.includes('"became leader"')).then(() => a),
+      b.process.waitForLine((l) => l.includes('"became leader"')).then(() => b),
+    ]);
+    const follower = leader === a ? b : a;
+    await using agent = await AgentProcess.start({
+      controller: follower.grpcAddress,
+      id: 'redirected',
+      tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key },
+      extraArgs: ['--tls-server-name', 'localhost'],
+    });
+    await agent.ready();
+    const redirected = await agent.process.waitForLine((l) => l.includes('"report stream redirected to the leader"'));
+    expect(JSON.parse(redirected)).toMatchObject({ from: follower.grpcAddress, to: leader.grpcAddress });
+    await agent.process.waitForLine((l) => l.includes('"report stream open"') && l.includes(`"address":"${leader.grpcAddress}"`));
+    expect(agent.process.stdoutLines.some((l) => l.includes('"cannot connect to the controller"'))).toBe(false);
   });
 });
