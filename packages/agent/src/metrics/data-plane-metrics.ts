@@ -112,7 +112,7 @@ export class RequestRecord {
     readonly requestId: string,
   ) {
     this.socket = req.socket;
-    this.bytesAtStart = this.socket.bytesWritten;
+    this.bytesAtStart = this.socket.bytesWritten || 0;
   }
 
   /** A try got its response headers after `ms`. */
@@ -146,7 +146,8 @@ export class RequestRecord {
       path: req.url ?? '',
       protocol: `HTTP/${req.httpVersion}`,
       status,
-      bytes_sent: this.socket.bytesWritten - this.bytesAtStart,
+      // HTTP/2: the session's socket, which a closed stream may no longer reach.
+      bytes_sent: Math.max(0, (this.socket.bytesWritten || 0) - this.bytesAtStart),
       duration_ms: round3(durationMs),
       upstream_duration_ms: this.upstreamMs < 0 ? null : round3(this.upstreamMs),
       user_agent: headers['user-agent'] ?? '',
