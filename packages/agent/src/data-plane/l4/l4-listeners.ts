@@ -164,6 +164,9 @@ export class L4ListenerManager {
     const names = new Map<string, string>();
     for (const [key, group] of byKey) {
       const bound = this.bound.get(key) as Bound;
+      // Listeners sharing a socket (TLS passthrough) in name order: the first one's limits
+      // apply, and the catch-all among several is stable whatever order binds completed in.
+      group.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const first = group[0] as L4ListenerSpec;
       const limits = first.listener.limits;
       for (const spec of group) names.set(spec.name, key);
@@ -174,11 +177,9 @@ export class L4ListenerManager {
       bound.server.maxConnections = limits?.maxConnections || Infinity;
       bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
       const passthrough = first.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH;
-      // Passthrough: in name order, so the catch-all among several is stable.
-      const sorted = [...group].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       bound.view = {
         route: passthrough ? undefined : first.route,
-        sni: passthrough ? new SniTable(sorted.map((s) => ({ hostnames: s.route.hostnames, route: s.route }))) : undefined,
+        sni: passthrough ? new SniTable(group.map((s) => ({ hostnames: s.route.hostnames, route: s.route }))) : undefined,
         acceptProxyProtocol: first.listener.acceptProxyProtocol,
       };
     }
