@@ -137,6 +137,18 @@ describe('Cache through the proxy', () => {
     expect(proxy.backend.requests).toBe(1);
   });
 
+  it('drops the stored response of a URL after a successful unsafe request to it', async () => {
+    await using proxy = await edgeProxy([edgeFilter.cache()], origin());
+    await get(proxy.origin, '/public');
+    expect((await get(proxy.origin, '/public')).headers['x-cache']).toBe('HIT');
+    await get(proxy.origin, '/public?other');
+    const post = await get(proxy.origin, '/public', {}, 'POST');
+    expect([post.status, post.headers['x-cache']]).toEqual([200, undefined]);
+    expect((await get(proxy.origin, '/public')).headers['x-cache']).toBe('MISS');
+    // Another URL keeps its entry.
+    expect((await get(proxy.origin, '/public?other')).headers['x-cache']).toBe('HIT');
+  });
+
   it('does not store bodies over the per-entry cap', async () => {
     await using proxy = await edgeProxy([edgeFilter.cache({ maxBytes: 1 << 20, maxEntryBytes: 10_000 })], origin());
     await get(proxy.origin, '/big');

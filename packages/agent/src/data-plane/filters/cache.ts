@@ -74,6 +74,14 @@ export class CacheStore {
     this.evict();
   }
 
+  /** Drops every variant stored for `key`. */
+  delete(key: string): void {
+    const variants = this.entries.get(key);
+    if (variants === undefined) return;
+    this.entries.delete(key);
+    for (const v of variants) this.bytesUsed -= v.size;
+  }
+
   /** Drops one variant (a response that says it must not be reused any more). */
   remove(key: string, entry: CacheEntry): void {
     const variants = this.entries.get(key);
@@ -104,9 +112,13 @@ export type CacheLookup =
   /** Go to the backend; `stale`, with `conditional` headers, is revalidated (a 304 refreshes it). */
   | { readonly kind: 'miss'; readonly stale: CacheEntry | undefined; readonly conditional: readonly string[] }
   /** Not for the cache (method, Authorization, no-store): neither looked up nor stored. */
-  | { readonly kind: 'bypass' };
+  | { readonly kind: 'bypass' }
+  /** An unsafe method (POST, PUT, DELETE, ...): a success drops the stored responses for its URL (RFC 9111 §4.4). */
+  | { readonly kind: 'invalidate' };
 
 const BYPASS: CacheLookup = { kind: 'bypass' };
+const INVALIDATE: CacheLookup = { kind: 'invalidate' };
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const NO_HEADERS: readonly string[] = [];
 
 export class CompiledCache {
@@ -124,6 +136,7 @@ export class CompiledCache {
 
   lookup(req: IncomingMessage, key: string): CacheLookup {
     const method = req.method;
+    if (method === undefined || !SAFE_METHODS.has(method)) return INVALIDATE;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers.authorization !== undefined) return BYPASS;
     const cc = req.headers['cache-control'];
     if (cc !== undefined && /(?:^|[\s,])no-store(?:$|[\s,])/i.test(cc)) return BYPASS;

@@ -67,6 +67,8 @@ export function onEdgeRequest(
       return new EdgeExchange(filters, req, res, key, lookup.stale, lookup.conditional);
     case 'bypass':
       return filters.compression === undefined ? undefined : new EdgeExchange(filters, req, res, key, undefined, undefined);
+    case 'invalidate':
+      return new EdgeExchange(filters, req, res, key, undefined, undefined, true);
   }
 }
 
@@ -106,6 +108,8 @@ export class EdgeExchange {
     private readonly stale: CacheEntry | undefined,
     /** Conditional headers for the revalidation ([name, value, ...]); undefined: no cache. */
     private readonly conditional: readonly string[] | undefined,
+    /** An unsafe request: a success drops the stored responses for its URL. */
+    private readonly invalidates = false,
   ) {
     this.writer = res;
   }
@@ -121,6 +125,7 @@ export class EdgeExchange {
    */
   onResponse(status: number, headers: ResponseHeaders): number {
     const cache = this.filters.cache;
+    if (this.invalidates && status < 400) cache?.store.delete(this.key);
     let tap: ((next: BodyWriter) => BodyWriter) | undefined;
     if (cache !== undefined && this.conditional !== undefined) {
       const stale = this.stale;
