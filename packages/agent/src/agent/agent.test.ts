@@ -67,7 +67,7 @@ describe('agent', () => {
     expect(await get('/readyz')).toEqual({ status: 200, text: 'ok: configuration applied from the controller\n' });
     expect(entries.filter((e) => e.message === 'agent ready')).toMatchObject([{ source: 'controller', revision: 7 }]);
     expect(JSON.parse((await get('/config_dump')).text)).toEqual({
-      node: { id: 'edge-1', labels: { zone: 'a' }, version: '0.1.0', capabilities: ['http1', 'https', 'h2', 'h2c', 'grpc'], protocolVersion: 'PROTOCOL_VERSION_V1' },
+      node: { id: 'edge-1', labels: { zone: 'a' }, version: '0.1.0', capabilities: ['http1', 'https', 'h2', 'h2c', 'grpc', 'tcp', 'udp', 'tls-passthrough', 'proxy-protocol'], protocolVersion: 'PROTOCOL_VERSION_V1' },
       controller: { connected: true, address: controller.address, lastError: null },
       lastAppliedRevision: 7,
       lastUpdate: { resources: 0, removed: 0, rejected: 0 },

@@ -16,7 +16,7 @@ import { probeTls } from './tls-probe.js';
 import { forkClusterWorker, WorkerPool } from './worker-pool.js';
 
 /** What this agent's data plane serves, for the controller's Agent status (handshake capabilities). */
-const DATA_PLANE_CAPABILITIES: readonly string[] = ['http1', 'https', 'h2', 'h2c', 'grpc'];
+const DATA_PLANE_CAPABILITIES: readonly string[] = ['http1', 'https', 'h2', 'h2c', 'grpc', 'tcp', 'udp', 'tls-passthrough', 'proxy-protocol'];
 
 export interface RunningAgent {
   adminUrl: string;
