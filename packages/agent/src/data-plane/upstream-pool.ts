@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { Http2Pool } from './h2-upstream.js';
 
@@ -20,7 +21,7 @@ export interface PoolSettings {
 
 /** TLS to an endpoint (Cluster.tls), with its CA resolved from the Secret it names. */
 export interface UpstreamTlsSettings {
-  /** SNI, and the name the certificate must carry; "" = the endpoint's address (no SNI when it is an IP). */
+  /** SNI, and the name the certificate must carry; "" = the endpoint's address. An IP address is checked but not sent as SNI. */
   readonly servername: string;
   /** false: insecure_skip_verify. */
   readonly verify: boolean;
@@ -118,14 +119,18 @@ function createPool(s: PoolSettings): Pool {
   }
   if (s.tls === undefined) return new Pool(`http://${host}:${s.port}`, options);
   const tls = s.tls;
+  // An IP address as the name: no SNI (RFC 6066 has none for addresses), the certificate checked against it.
+  const ip = isIP(tls.servername) !== 0;
   const connector = buildConnector({
     ...(s.connectTimeoutMs > 0 ? { timeout: s.connectTimeoutMs } : {}),
     ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(ip ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(tls.servername, cert) } : {}),
     rejectUnauthorized: tls.verify,
   });
   // undici would take the SNI from each request's Host header; the configured name (or
   // none, for an IP address) is what the certificate is checked against.
-  options.connect = (opts, callback) => connector({ ...opts, servername: tls.servername }, callback);
+  const servername = ip ? '' : tls.servername;
+  options.connect = (opts, callback) => connector({ ...opts, servername }, callback);
   return new PinnedServernamePool(`https://${host}:${s.port}`, options, tls.servername || s.address);
 }
 
@@ -151,7 +156,7 @@ class PinnedServernamePool extends Pool {
 
 /** The certificate-name target of a TLS endpoint, for other clients (health probes, tunnels). */
 export function tlsServername(address: string, tls: UpstreamTlsSettings): string | undefined {
-  if (tls.servername !== '') return tls.servername;
+  if (tls.servername !== '') return isIP(tls.servername) === 0 ? tls.servername : undefined;
   return isIP(address) === 0 ? address : undefined;
 }
 

@@ -110,6 +110,17 @@ describe('TLS to upstreams', () => {
     expect(backend.servernames).toEqual(['']);
   });
 
+  it('checks the certificate against an IP address given as SNI, and sends none', async () => {
+    const backend = await tlsBackend();
+    const dp = dataPlane();
+    // The certificate names ::1 (not the endpoint's 127.0.0.1): the configured address is what counts.
+    expect(await dp.apply({ resources: config(backend, tls({ sni: '::1' }), [caSecret('default/ca', pem.ca)]), removed: [] })).toEqual([]);
+    expect((await get(dp)).status).toBe(200);
+    expect(backend.servernames).toEqual(['']);
+    expect(await dp.apply({ resources: [clusterResource('default/secure', undefined, { tls: tls({ sni: '10.0.0.1' }) })], removed: [] })).toEqual([]);
+    expect((await get(dp)).status).toBe(502);
+  });
+
   it('answers 502 at once when the certificate does not verify, and recovers when the CA Secret is fixed', async () => {
     const backend = await tlsBackend();
     const dp = dataPlane();

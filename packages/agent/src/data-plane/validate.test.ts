@@ -95,8 +95,9 @@ describe('validateResource', () => {
     const upstreamTls = (sni: string) => clusterResource('default/a', undefined, { tls: { enabled: true, sni, insecureSkipVerify: false, caSecret: 'default/ca' } });
     expect(validateResource(upstreamTls(''))).toBeUndefined();
     expect(validateResource(upstreamTls('api.internal'))).toBeUndefined();
-    expect(validateResource(upstreamTls('10.0.0.1'))?.message).toBe('tls.sni: "10.0.0.1" is not a hostname');
-    expect(validateResource(upstreamTls('*.internal'))?.message).toBe('tls.sni: "*.internal" is not a hostname');
+    expect(validateResource(upstreamTls('10.0.0.1'))).toBeUndefined();
+    expect(validateResource(upstreamTls('*.internal'))?.message).toBe('tls.sni: "*.internal" is not a hostname or an IP address');
+    expect(validateResource(upstreamTls('a b'))?.message).toBe('tls.sni: "a b" is not a hostname or an IP address');
     const ep = endpointsResource('default/a', [{ port: 0 }]);
     expect(validateResource(ep, { clusterSource: () => ({ kind: 'Upstream', namespace: 'default', name: 'a' }) })).toEqual({
       message: 'endpoints[0].port: must be 1-65535, got 0',

@@ -115,8 +115,8 @@ function validateCluster(cluster: Cluster): string | undefined {
   const resilience = validateOutlierDetection(cluster.outlierDetection) ?? validateSessionPersistence(cluster.sessionPersistence);
   if (resilience !== undefined) return resilience;
   const tls = cluster.tls;
-  if (tls?.enabled === true && tls.sni !== '' && (isIP(tls.sni) !== 0 || !HOSTNAME.test(tls.sni) || tls.sni.startsWith('*.'))) {
-    return `tls.sni: "${tls.sni}" is not a hostname`;
+  if (tls?.enabled === true && tls.sni !== '' && isIP(tls.sni) === 0 && (!HOSTNAME.test(tls.sni) || tls.sni.startsWith('*.'))) {
+    return `tls.sni: "${tls.sni}" is not a hostname or an IP address`;
   }
   // Sent by TCP, TLS passthrough and UDP listeners; an HTTP route to such a cluster answers 502 (docs/l4.md).
   if (cluster.proxyProtocol === ProxyProtocolVersion.UNRECOGNIZED) return 'proxy_protocol: unknown value';

@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import type { HealthCheck, UpstreamTls } from '@sluice/proto';
 
 /** Where and how to probe one endpoint. */
@@ -46,7 +47,7 @@ function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: numb
       agent: false as const,
       headers: { host: http.host || hostHeader(spec.address, spec.port), 'user-agent': spec.userAgent, connection: 'close' },
       // As the request path does: the configured name, or the address (no SNI for an IP).
-      ...(tls ? { servername: spec.tls?.sni || undefined, rejectUnauthorized: spec.tls?.insecureSkipVerify !== true, ...(spec.ca !== undefined ? { ca: spec.ca } : {}) } : {}),
+      ...(tls ? tlsOptions(spec) : {}),
     };
     const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
       const status = res.statusCode ?? 0;
@@ -58,6 +59,18 @@ function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: numb
     req.on('error', (error: NodeJS.ErrnoException) => done({ ok: false, error: error.code ?? error.message }));
     req.end();
   });
+}
+
+/** As the request path connects: the CA, the configured name (an IP address is checked, not sent as SNI), or the address. */
+function tlsOptions(spec: ProbeSpec): ConnectionOptions {
+  const sni = spec.tls?.sni ?? '';
+  const ip = sni !== '' && isIP(sni) !== 0;
+  return {
+    rejectUnauthorized: spec.tls?.insecureSkipVerify !== true,
+    ...(spec.ca !== undefined ? { ca: spec.ca } : {}),
+    ...(sni !== '' && !ip ? { servername: sni } : {}),
+    ...(ip ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(sni, cert) } : {}),
+  };
 }
 
 function tcpProbe(spec: ProbeSpec, timeoutMs: number): Promise<ProbeOutcome> {
