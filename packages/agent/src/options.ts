@@ -131,7 +131,7 @@ export function parseAgentArgs(argv: string[], defaults: { hostname?: string; co
   return { controllers, id, labels, admin, cacheDir, workers, listenAddress, logLevel: values['log-level'], ...(tls ? { tls } : {}) };
 }
 
-/** Any of the three flags turns TLS on; the files are read now so a bad one stops the start. */
+/** Any --tls-* flag turns TLS on; the files are read now so a bad one stops the start. */
 function parseTls(
   caFile: string | undefined,
   certFile: string | undefined,

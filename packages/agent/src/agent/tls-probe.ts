@@ -37,6 +37,9 @@ export function probeTls(address: string, tls: AgentTls, timeoutMs = 5_000): Pro
       resolve(reason);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
+    // A diagnosis never holds up the agent's exit.
+    timer.unref();
+    socket.unref();
     socket.once('data', () => done(undefined));
     socket.once('error', (error: Error) => done(`${explain(error, tls)}: ${error.message.trim()}`));
     // Closed after the handshake without an alert: how Node refuses a client certificate.
