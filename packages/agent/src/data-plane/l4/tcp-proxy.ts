@@ -53,6 +53,8 @@ export async function serveTcp(client: Socket, view: TcpView, gate: ClientGate):
       const name = await readPrefix(client, parseClientHelloSni, PREFIX_TIMEOUT_MS, 'TLS ClientHello');
       route = view.sni.match(name);
     }
+    // Reset while we read (its 'close' may already have been emitted): nothing to count.
+    if (client.destroyed) return;
     if (route === undefined) {
       client.destroy();
       return;
