@@ -186,6 +186,22 @@ describe('HTTPS listeners', () => {
     expect((await handshake(p, 'shop.example.com', { ALPNProtocols: ['h2', 'http/1.1'] })).alpnProtocol).toBe('h2');
   });
 
+  it('keeps the https scheme in redirects', async () => {
+    const dp = dataPlane();
+    const redirect = route('default/r/rule/0/match/0', [], { filters: [{ filter: { $case: 'requestRedirect', value: { scheme: '', hostname: '', port: 0, statusCode: 301, path: { $case: 'replaceFullPath', value: '/new' } } } }] });
+    const errors = await dp.apply({ resources: [secretResource('default/shop', shop), routeTableResource(LISTENER, [vhost(['*'], [redirect])]), httpsListener(['default/shop'])], removed: [] });
+    expect(errors).toEqual([]);
+    const socket = await handshake(port(dp), 'shop.example.com', { ALPNProtocols: ['http/1.1'] });
+    socket.write('GET /old HTTP/1.1\r\nhost: shop.example.com:8443\r\n\r\n');
+    let head = '';
+    for await (const chunk of socket) {
+      head += (chunk as Buffer).toString('latin1');
+      if (head.includes('\r\n\r\n')) break;
+    }
+    expect(head).toMatch(/^HTTP\/1\.1 301 /);
+    expect(head).toMatch(/\r\nlocation: https:\/\/shop\.example\.com:8443\/new\r\n/i);
+  });
+
   it('rejects an HTTPS listener whose certificate Secret is missing, naming it', async () => {
     const b = await backend('shop');
     const dp = dataPlane();
