@@ -267,6 +267,21 @@ describe('Upgrade proxy', () => {
     expect(await nextMessage(again)).toBe('a:ok');
   });
 
+  it('counts open tunnels against the circuit breaker max_connections of their endpoint', async () => {
+    const backend = await wsBackend('a');
+    const dp = dataPlane();
+    const cluster = { circuitBreaker: { maxConnections: 1, maxRequests: 0, maxPendingRequests: 0, maxRetries: undefined } };
+    expect(await dp.apply({ resources: config([backend], { cluster }), removed: [] })).toEqual([]);
+    const ws = await openWs(`ws://127.0.0.1:${port(dp)}/chat`);
+    expect(await rawUpgrade(port(dp))).toMatch(/^HTTP\/1\.1 503 [^]*upstream overloaded/);
+    expect(backend.upgrades).toHaveLength(1);
+    const closed = once(ws, 'close');
+    ws.close();
+    await closed;
+    // Once the tunnel is gone the endpoint takes upgrades again (an unknown protocol: the backend's refusal closes the connection).
+    await expect.poll(async () => (await rawUpgrade(port(dp), '/chat', '', 'nope-not-websocket')).slice(0, 12)).toBe('HTTP/1.1 400');
+  });
+
   it('closes a tunnel idle for the listener idle timeout', async () => {
     const backend = await wsBackend('a');
     const dp = dataPlane();
