@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { clientAddress } from '../data-plane/http-proxy.js';
 import type { AccessLog } from './access-log.js';
 import { BucketHistogram } from './histogram.js';
 import { isValidRequestId, requestIdSource } from './request-id.js';
@@ -140,7 +141,7 @@ export class RequestRecord {
       route: this.route === undefined ? '' : this.route.name,
       upstream: this.upstream,
       endpoint: this.endpoint === undefined ? '' : formatEndpoint(this.endpoint),
-      client_address: clientAddressOf(this.socket),
+      client_address: clientAddress(req),
       method: req.method ?? '',
       authority: headers.host ?? (headers[':authority'] as string | undefined) ?? '',
       path: req.url ?? '',
@@ -163,11 +164,6 @@ export function formatEndpoint(e: EndpointAddress): string {
 
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-function clientAddressOf(socket: Socket): string {
-  const address = socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** L4 (TCP/UDP/TLS passthrough) counters for one listener. */
