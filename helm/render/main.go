@@ -21,6 +21,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/Masterminds/sprig/v3"
 	"github.com/xeipuuv/gojsonschema"
 	"sigs.k8s.io/yaml"
@@ -275,6 +276,20 @@ func render(chartDir, releaseName, namespace, kubeVersion string, files []string
 		return "", err
 	}
 
+	// Like Helm: a chart's kubeVersion constraint must admit the target cluster's version.
+	if meta.KubeVersion != "" {
+		constraint, err := semver.NewConstraint(meta.KubeVersion)
+		if err != nil {
+			return "", fmt.Errorf("Chart.yaml: kubeVersion %q: %w", meta.KubeVersion, err)
+		}
+		version, err := semver.NewVersion(kubeVersion)
+		if err != nil {
+			return "", fmt.Errorf("--kube-version %q: %w", kubeVersion, err)
+		}
+		if !constraint.Check(version) {
+			return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", meta.KubeVersion, kubeVersion)
+		}
+	}
 	major, minor := "1", "31"
 	if m := regexp.MustCompile(`^v?(\d+)\.(\d+)`).FindStringSubmatch(kubeVersion); m != nil {
 		major, minor = m[1], m[2]

@@ -165,6 +165,13 @@ describe('helm chart values', () => {
     for (const field of ['agent.kind', 'workerz', 'etcd.replicas', 'controller.grpcPort', 'logLevel']) expect(r.stderr).toContain(field);
   });
 
+  it("refuses a cluster older than Chart.yaml's kubeVersion, as Helm does", async () => {
+    const old = await render(['--kube-version', 'v1.24.3']);
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('chart requires kubeVersion: >=1.25.0-0 which is incompatible with Kubernetes v1.24.3');
+    expect((await render(['--kube-version', 'v1.25.0'])).code).toBe(0);
+  });
+
   it('TLS without a Secret and external etcd without endpoints are refused', async () => {
     const tls = await render([], 'tls:\n  enabled: true\n');
     expect(tls.code).toBe(1);
