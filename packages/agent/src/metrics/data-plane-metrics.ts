@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientAddress } from '../data-plane/http-proxy.js';
+import { formatHostPort } from '../host-port.js';
 import type { AccessLog } from './access-log.js';
 import { BucketHistogram } from './histogram.js';
 import { isValidRequestId, requestIdSource } from './request-id.js';
@@ -159,7 +160,7 @@ export class RequestRecord {
 
 /** `address:port`, `[v6]:port`. */
 export function formatEndpoint(e: EndpointAddress): string {
-  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  return formatHostPort(e.address, e.port);
 }
 
 function round3(ms: number): number {
