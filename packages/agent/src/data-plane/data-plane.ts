@@ -268,7 +268,7 @@ export class DataPlane {
       const stats = this.metrics.listener(resource.name);
       stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
       const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list, stats };
-      return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view, tls: this.tlsView(listener, candidate), h2c: listener.h2c };
+      return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view, tls: this.tlsView(listener, candidate), h2c: listener.h2c, acceptProxyProtocol: listener.acceptProxyProtocol };
     };
     const specs: ListenerSpec[] = [];
     await Promise.all(

@@ -1,10 +1,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, isIPv6, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ListenerLimits } from '@sluice/proto';
 import { sniffH2c, withHead } from './h2c-sniff.js';
+import { readProxyHeader, type ProxyAddress } from './l4/proxy-protocol.js';
+import { PREFIX_TIMEOUT_MS } from './l4/tcp-proxy.js';
 import { NO_REQUEST_LIMITS, proxyRequest, sendError, type ListenerView, type RequestLimits } from './http-proxy.js';
 import type { ListenerTlsView } from './tls-contexts.js';
 import { UpgradeProxy } from './upgrade-proxy.js';
@@ -30,6 +32,8 @@ interface BoundServer {
   tlsContextKey: string;
   /** Cleartext only: sniff each connection for the HTTP/2 preface. */
   h2c: boolean;
+  /** Every connection starts with a PROXY header naming the client (l4/proxy-protocol.ts). */
+  acceptProxyProtocol: boolean;
   view: ListenerView;
   requestLimits: RequestLimits;
   /** 0 = no cap. */
@@ -67,6 +71,8 @@ export interface ListenerSpec {
   readonly tls?: ListenerTlsView | undefined;
   /** Cleartext HTTP also takes HTTP/2 with prior knowledge. */
   readonly h2c?: boolean;
+  /** Each connection starts with a PROXY protocol v1/v2 header (the client address for everything after). */
+  readonly acceptProxyProtocol?: boolean;
 }
 
 /** Same address and port = same socket across versions (port 0, test-only, is per name). */
@@ -107,6 +113,7 @@ export class ListenerManager {
       tls: undefined,
       tlsContextKey: '',
       h2c: false,
+      acceptProxyProtocol: false,
       view: spec.view,
       requestLimits: NO_REQUEST_LIMITS,
       maxConnectionsPerClient: 0,
@@ -142,7 +149,19 @@ export class ListenerManager {
     // this one is handed its connections, so it is told it listens.
     http1.emit('listening');
     server.on('connection', (socket: Socket) => {
-      if (countClient(bound, socket)) accept(bound, socket);
+      if (!bound.acceptProxyProtocol) {
+        if (countClient(bound, socket)) accept(bound, socket);
+        return;
+      }
+      // The client is who the header names: read it before counting or serving the connection.
+      readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS).then(
+        (info) => {
+          if (socket.destroyed) return;
+          if (info.source !== null) lendPeer(socket, info.source);
+          if (countClient(bound, socket)) accept(bound, socket);
+        },
+        () => undefined, // the socket is closed: no header, a bad one, or too slow
+      );
     });
     applySettings(bound, spec);
     await new Promise<void>((resolve, reject) => {
@@ -297,6 +316,9 @@ function tlsFront(bound: BoundServer): TlsServer {
     ALPNCallback: ({ protocols }) => bound.tls?.alpn.find((p) => protocols.includes(p)),
   });
   server.on('secureConnection', (socket: TLSSocket) => {
+    // A TLS socket reads its peer from the handle: hand it the PROXY header's client too.
+    const lent = (socket as TLSSocket & { _parent?: { _peername?: unknown } })._parent?._peername;
+    if (lent !== undefined) Object.assign(socket, { _peername: lent });
     if (socket.alpnProtocol === 'h2') h2Front(bound).emit('connection', socket);
     else bound.http1.emit('connection', socket);
   });
@@ -317,6 +339,7 @@ function defaultContext(tls: ListenerTlsView): { cert: string; key: string; minV
 function applySettings(bound: BoundServer, spec: ListenerSpec): void {
   bound.view = spec.view;
   bound.h2c = spec.h2c === true;
+  bound.acceptProxyProtocol = spec.acceptProxyProtocol === true;
   bound.tls = spec.tls;
   if (spec.tls !== undefined && bound.tlsServer !== undefined && bound.tlsContextKey !== spec.tls.key) {
     // Versions and the no-SNI certificate live in the server's default context.
@@ -346,6 +369,18 @@ function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): vo
   const maxBodyBytes = limits?.maxRequestBodyBytes ?? 0;
   const bodyTimeoutMs = limits?.requestBodyTimeoutMs ?? 0;
   bound.requestLimits = maxBodyBytes === 0 && bodyTimeoutMs === 0 ? NO_REQUEST_LIMITS : { maxBodyBytes, bodyTimeoutMs };
+}
+
+/** How long a client has to send its PROXY header (as on L4 listeners). */
+const PROXY_HEADER_TIMEOUT_MS = PREFIX_TIMEOUT_MS;
+
+/**
+ * Makes `socket.remoteAddress`/`remotePort` answer the PROXY header's client: Node caches the
+ * peer in `_peername` and reads it from there. X-Forwarded-For, IP access rules, rate limits,
+ * source-IP hashing and the per-client cap all read the socket's remote address.
+ */
+function lendPeer(socket: Socket, client: ProxyAddress): void {
+  Object.assign(socket, { _peername: { address: client.address, family: isIPv6(client.address) ? 'IPv6' : 'IPv4', port: client.port } });
 }
 
 /** Counts a new connection against its client's cap; over the cap, it is closed at once (false). */

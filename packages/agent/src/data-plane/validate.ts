@@ -166,7 +166,6 @@ function validateListener(listener: Listener, options: ValidateOptions): string 
   if (!isPort(listener.port) && !(options.allowEphemeralPorts && listener.port === 0)) return `port: must be 1-65535, got ${listener.port}`;
   if (listener.address !== '' && isIP(listener.address) === 0) return `address: "${listener.address}" is not an IP address`;
   if (listener.routeTable === '') return 'route_table: an HTTP listener needs a route table';
-  if (listener.acceptProxyProtocol) return 'accept_proxy_protocol: PROXY protocol is not supported by this agent version';
   for (const [i, cidr] of listener.trustedProxies.entries()) {
     if (parseCidr(cidr) === undefined) return `trusted_proxies[${i}]: "${cidr}" is not an IP address or CIDR`;
   }
