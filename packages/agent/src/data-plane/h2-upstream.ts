@@ -69,14 +69,16 @@ export class Http2Pool {
       exchange.fail(err instanceof Error ? err : new Error(String(err)));
       return true;
     }
-    exchange.start(stream, () => (this.connected ? undefined : this.connectError));
-    if (body !== null && body !== undefined) {
+    // The body flows once the stream is open on a connected session: a try that cannot
+    // connect leaves it unread, so another endpoint may still be tried with it.
+    exchange.start(stream, () => (this.connected ? undefined : this.connectError), () => {
+      if (body === null || body === undefined) return;
       if (typeof body === 'string' || Buffer.isBuffer(body)) stream.end(body);
       else {
         body.on('error', (err) => stream.destroy(err));
         body.pipe(stream);
       }
-    }
+    });
     return true;
   }
 
@@ -151,8 +153,17 @@ class Http2Exchange implements Dispatcher.DispatchController {
 
   constructor(private readonly handler: Dispatcher.DispatchHandler) {}
 
-  start(stream: ClientHttp2Stream, connectError: () => Error | undefined): void {
+  start(stream: ClientHttp2Stream, connectError: () => Error | undefined, sendBody: () => void): void {
     this.stream = stream;
+    // 'ready': the session is connected and the stream has its id; the request is on its way.
+    const ready = (): void => {
+      if (this.done) return;
+      this.handler.onRequestStart?.(this, {});
+      if (!this.done) sendBody();
+    };
+    // On a connected session the stream opens within request() ('ready' already emitted).
+    if (stream.pending) stream.once('ready', ready);
+    else queueMicrotask(ready);
     stream.on('response', (headers: IncomingHttpHeaders) => {
       const status = Number(headers[':status']);
       if (status < 200) return;
@@ -180,7 +191,6 @@ class Http2Exchange implements Dispatcher.DispatchController {
         this.handler.onResponseEnd?.(this, this.trailers);
       } else this.fail(connectError() ?? Object.assign(new Error(`HTTP/2 stream closed (code ${stream.rstCode ?? 'unknown'})`), { code: 'UND_ERR_SOCKET' }));
     });
-    this.handler.onRequestStart?.(this, {});
   }
 
   fail(err: Error): void {

@@ -299,8 +299,10 @@ function h2Front(bound: BoundServer): Http2Server {
     session.once('close', () => bound.sessions.delete(session));
     if (bound.draining) session.close();
   });
-  // A session idle this long is closed (the HTTP/1.1 keep-alive timeout's counterpart).
+  // A session silent this long is closed gracefully (the HTTP/1.1 keep-alive timeout's
+  // counterpart): GOAWAY, open streams may finish. Node would destroy it otherwise.
   h2.setTimeout(bound.http1.keepAliveTimeout);
+  h2.on('timeout', (session: ServerHttp2Session) => session.close());
   bound.h2 = h2;
   return h2;
 }
