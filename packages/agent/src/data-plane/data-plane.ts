@@ -150,7 +150,7 @@ export class DataPlane {
 
   /** Open downstream connections by listener name. */
   activeConnections(): Map<string, number> {
-    return this.listenerManager.connections();
+    return new Map([...this.listenerManager.connections(), ...this.l4Listeners.connections()]);
   }
 
   /** This data plane's metrics (registry.ts); with --workers each worker sends them up. */

@@ -166,6 +166,7 @@ describe('L4 metrics and access log', () => {
     socket.write('hello');
     const echoed = await new Promise<string>((resolve) => socket.once('data', (chunk) => resolve(String(chunk))));
     expect(echoed).toBe('hello');
+    expect(value(await dp.collectMetrics(), 'sluice_agent_active_connections', { listener: 'default/tcp' })).toBe(1);
     socket.end();
     await new Promise((resolve) => socket.once('close', resolve));
     await vi.waitFor(async () => {

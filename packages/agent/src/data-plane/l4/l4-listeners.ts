@@ -192,6 +192,22 @@ export class L4ListenerManager {
     }
   }
 
+  /**
+   * Open connections (UDP: sessions) by listener name, for the metrics. TLS passthrough
+   * listeners sharing a socket: all its connections count under the first name.
+   */
+  connections(): Map<string, number> {
+    const out = new Map<string, number>();
+    const counted = new Set<string>();
+    for (const [name, key] of [...this.names].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const bound = this.bound.get(key);
+      if (bound === undefined || counted.has(key)) continue;
+      counted.add(key);
+      out.set(name, bound.kind === 'udp' ? bound.proxy.sessionCount : bound.sockets.size);
+    }
+    return out;
+  }
+
   /** Name -> bound address and port (the real port when bound to 0). */
   listeners(): Map<string, { address: string; port: number }> {
     const out = new Map<string, { address: string; port: number }>();
