@@ -125,4 +125,14 @@ describe('TCPRoute and UDPRoute', () => {
     const bad = validateResource({ apiVersion: 'sluice/v1', kind: 'TCPRoute', metadata: { name: 'db' }, spec: { parentRefs: [{ name: 'db' }], backendRefs: [], rules: [] } });
     expect(bad.ok ? [] : bad.errors.map(formatFieldError)).toEqual(['spec.backendRefs: must have at least 1 item', 'spec.rules: unknown field "rules"']);
   });
+
+  it('take SNI hostnames on TCPRoutes (wildcards allowed), not on UDPRoutes', () => {
+    const spec = { parentRefs: [{ name: 'tls' }], backendRefs: [{ name: 'b' }] };
+    const ok = validateResource({ apiVersion: 'sluice/v1', kind: 'TCPRoute', metadata: { name: 'tls' }, spec: { ...spec, hostnames: ['shop.example.com', '*.api.example.com'] } });
+    expect(ok.ok && ok.value.kind === 'TCPRoute' && ok.value.spec.hostnames).toEqual(['shop.example.com', '*.api.example.com']);
+    const bad = validateResource({ apiVersion: 'sluice/v1', kind: 'TCPRoute', metadata: { name: 'tls' }, spec: { ...spec, hostnames: ['not a name'] } });
+    expect(bad.ok ? [] : bad.errors.map(formatFieldError)).toEqual([expect.stringMatching(/^spec\.hostnames\[0\]: /)]);
+    const udp = validateResource({ apiVersion: 'sluice/v1', kind: 'UDPRoute', metadata: { name: 'dns' }, spec: { ...spec, hostnames: ['a.example'] } });
+    expect(udp.ok ? [] : udp.errors.map(formatFieldError)).toEqual(['spec.hostnames: unknown field "hostnames"']);
+  });
 });
