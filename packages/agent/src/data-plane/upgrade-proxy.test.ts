@@ -143,6 +143,23 @@ describe('Upgrade proxy', () => {
     expect(reason2.toString()).toBe('server says bye');
   });
 
+  it('records a tunnel as one request with status 101 when it closes (metrics), with a request id sent upstream', async () => {
+    const backend = await wsBackend('a');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: config([backend]), removed: [] })).toEqual([]);
+    const ws = await openWs(`ws://127.0.0.1:${port(dp)}/chat`);
+    expect(backend.upgrades[0]?.headers['x-request-id']).toMatch(/^[\w-]{8,}$/);
+    const closed = once(ws, 'close');
+    ws.close();
+    await closed;
+    const informational = async () => {
+      const metrics = (await dp.collectMetrics()).flat();
+      const requests = metrics.find((m) => m.name === 'sluice_agent_requests_total');
+      return requests?.values.find((v) => v.labels.listener === LISTENER && v.labels.upstream === 'default/ws' && v.labels.code_class === '1xx')?.value;
+    };
+    await expect.poll(informational).toBe(1);
+  });
+
   it('counts an open WebSocket as a connection for least connections until it closes', async () => {
     const [a, b] = await Promise.all([wsBackend('a'), wsBackend('b')]);
     const dp = dataPlane();

@@ -2,6 +2,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import type { RequestRecord } from '../metrics/data-plane-metrics.js';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { ANSWERED, onEdgeRequest } from './filters/edge.js';
 import { appendForwarded, clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, schemeOf, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
@@ -33,6 +34,7 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-request-id',
 ]);
 
 /** Response headers never relayed: the backend's identity (DESIGN §9) and, off a 101, hop-by-hop ones. */
@@ -64,6 +66,7 @@ export class UpgradeProxy {
       proxyRequest(view, NO_REQUEST_LIMITS, req, answer.response());
       return;
     }
+    const record = view.stats?.start(req, answer.response());
     const url = req.url ?? '/';
     let target = url;
     if (url.charCodeAt(0) !== 47 /* / */) {
@@ -79,6 +82,7 @@ export class UpgradeProxy {
     const host = req.headers.host;
     const route = view.table?.findVirtualHost(host)?.match(req.method ?? 'GET', path, req.headers, new LazyQuery(search.slice(1)));
     if (route === undefined) return answer.error(404, `no route for host "${host ?? ''}" path "${path}"`);
+    if (record !== undefined) record.route = route;
     const edge = route.filters.edge;
     if (edge !== undefined && (edge.ipAccess !== undefined || edge.rateLimit !== undefined)) {
       // Only the access filters: a cached or compressed answer makes no sense for an upgrade.
@@ -98,7 +102,7 @@ export class UpgradeProxy {
       return;
     }
     const upstreamPath = route.filters.rewrite === undefined ? path + search : route.filters.rewrite.rewritePath(path, route.prefix) + search;
-    const tunnel = new Tunnel(this, view, route, req, answer, head, upstreamPath, upstreamHeaders(view, route, req, host));
+    const tunnel = new Tunnel(this, view, route, req, answer, head, upstreamPath, upstreamHeaders(view, route, req, host), record);
     this.tunnels.add(tunnel);
     tunnel.start();
   }
@@ -143,6 +147,9 @@ function upstreamHeaders(view: ListenerView, route: CompiledRoute, req: Incoming
   appendForwarded(out, view.trustedProxies, req, clientAddress(req), host);
   const outHost = route.filters.rewrite?.hostname || host;
   if (outHost !== undefined) out.push('host', outHost);
+  // The listener's stats put the id in force there (the client's when valid, else a new one).
+  const requestId = req.headers['x-request-id'];
+  if (typeof requestId === 'string') out.push('x-request-id', requestId);
   const modifier = route.filters.requestHeaders;
   if (modifier !== undefined) out = modifier.applyToList(out);
   return out;
@@ -205,6 +212,7 @@ class Tunnel {
     private readonly head: Buffer,
     private readonly upstreamPath: string,
     private readonly headers: string[],
+    readonly record: RequestRecord | undefined,
   ) {
     this.retriesLeft = route.retry.attempts;
   }
@@ -212,6 +220,7 @@ class Tunnel {
   start(): void {
     this.answer.socket.once('close', this.onClientClose);
     const backend = this.route.backends.next();
+    if (this.record !== undefined && backend !== undefined) this.record.upstream = backend.cluster;
     const cluster = backend === undefined || backend.cluster === '' ? undefined : this.view.clusters.get(backend.cluster);
     if (cluster === undefined) {
       this.fail(503, backend === undefined || backend.cluster === '' ? 'backend does not exist' : `upstream ${backend.cluster} is not available`);
@@ -276,6 +285,7 @@ class Tunnel {
     if (this.closed || !this.route.retry.connectFailure || this.retriesLeft <= 0) return false;
     if (!(this.cluster as UpstreamCluster).breaker.tryStartRetry(false)) return false;
     this.retriesLeft--;
+    if (this.record !== undefined) this.record.retries++;
     (this.tried ??= new Set()).add(attempt.endpoint);
     this.tryOnce(true);
     return true;
@@ -299,14 +309,14 @@ class Tunnel {
       headers['set-cookie'] = set === undefined ? cookie : Array.isArray(set) ? [...set, cookie] : [set, cookie];
     }
     this.route.filters.responseHeaders?.applyToObject(headers);
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-    for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) head += `${name}: ${v}\r\n`;
-      else head += `${name}: ${value}\r\n`;
-    }
+    // Without one, Node would add "connection: close" to the 101.
+    headers.connection ??= 'Upgrade';
+    // Through the ServerResponse (then left unfinished): it stays on the socket, so the
+    // request's record (metrics, access log) ends with the tunnel, as status 101.
+    const res = this.answer.response();
+    res.writeHead(101, headers);
+    res.flushHeaders();
     const client = this.answer.socket as Socket;
-    client.write(`${head}\r\n`);
     if (this.head.length > 0) upstream.write(this.head);
     upstream.on('error', this.onSocketError);
     client.on('error', this.onSocketError);
@@ -470,6 +480,7 @@ class TunnelAttempt implements Dispatcher.DispatchHandler {
     }
     this.handshakeMs = performance.now() - this.startedAt;
     this.cluster.outliers.onResponse(this.endpoint.id, statusCode);
+    this.tunnel.record?.tried(this.cluster.name, this.endpoint, this.handshakeMs);
     this.tunnel.upgraded(this, headers, socket);
   }
 
@@ -480,6 +491,7 @@ class TunnelAttempt implements Dispatcher.DispatchHandler {
     }
     this.handshakeMs = performance.now() - this.startedAt;
     this.cluster.outliers.onResponse(this.endpoint.id, statusCode);
+    this.tunnel.record?.tried(this.cluster.name, this.endpoint, this.handshakeMs);
     if (statusCode >= 500) this.outcome = TryOutcome.SERVER_ERROR;
     // Refused: relayed as it came (less hop-by-hop headers), and the connection closes after it.
     const connection = headers.connection;
