@@ -158,7 +158,8 @@ const KIND_COLUMNS: Record<string, KindColumns> = {
     ],
     wide: [col('RULES', (o) => String(asArray(dig(o, 'spec', 'rules')).length)), col('BACKENDS', backends)],
   },
-  TCPRoute: { normal: ROUTE_REFS, wide: [] },
+  // HOSTNAMES: the SNI names a TLS passthrough route takes.
+  TCPRoute: { normal: ROUTE_REFS, wide: [col('HOSTNAMES', (o) => joinOr(asArray(dig(o, 'spec', 'hostnames')).map((h) => scalar(h)), '*'))] },
   UDPRoute: { normal: ROUTE_REFS, wide: [] },
   Upstream: {
     normal: [col('ENDPOINTS', endpoints), col('POLICY', (o) => scalar(dig(o, 'spec', 'loadBalancing', 'policy'), 'RoundRobin'))],

@@ -78,6 +78,7 @@ describe('table', () => {
     expect(headers('Listener', true)).toEqual(['NAME', 'PORT', 'PROTOCOL', 'AGE', 'AGENT-SELECTOR']);
     expect(headers('Route', true)).toEqual(['NAME', 'HOSTNAMES', 'LISTENERS', 'AGE', 'RULES', 'BACKENDS']);
     expect(headers('TCPRoute')).toEqual(['NAME', 'LISTENERS', 'BACKENDS', 'AGE']);
+    expect(headers('TCPRoute', true)).toEqual(['NAME', 'LISTENERS', 'BACKENDS', 'AGE', 'HOSTNAMES']);
     expect(headers('UDPRoute')).toEqual(['NAME', 'LISTENERS', 'BACKENDS', 'AGE']);
     expect(headers('Secret')).toEqual(['NAME', 'TYPE', 'DATA', 'AGE']);
     expect(headers('Agent', true)).toEqual(['NAME', 'CONNECTED', 'VERSION', 'REVISION', 'LAG', 'AGE', 'LABELS']);
