@@ -152,12 +152,15 @@ describe('Upgrade proxy', () => {
     const closed = once(ws, 'close');
     ws.close();
     await closed;
-    const informational = async () => {
+    // A refused upgrade (the backend's 400 to an unknown protocol) is a request too.
+    expect(await rawUpgrade(port(dp), '/chat', '', 'nope-not-websocket')).toMatch(/^HTTP\/1\.1 400 /);
+    const count = async (codeClass: string) => {
       const metrics = (await dp.collectMetrics()).flat();
       const requests = metrics.find((m) => m.name === 'sluice_agent_requests_total');
-      return requests?.values.find((v) => v.labels.listener === LISTENER && v.labels.upstream === 'default/ws' && v.labels.code_class === '1xx')?.value;
+      return requests?.values.find((v) => v.labels.listener === LISTENER && v.labels.upstream === 'default/ws' && v.labels.code_class === codeClass)?.value;
     };
-    await expect.poll(informational).toBe(1);
+    await expect.poll(() => count('1xx')).toBe(1);
+    await expect.poll(() => count('4xx')).toBe(1);
   });
 
   it('counts an open WebSocket as a connection for least connections until it closes', async () => {

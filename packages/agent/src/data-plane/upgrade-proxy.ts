@@ -172,10 +172,8 @@ class Answer {
     const res = new ServerResponse(this.req);
     res.shouldKeepAlive = false;
     res.assignSocket(this.socket as Socket);
-    res.once('finish', () => {
-      res.detachSocket(this.socket as Socket);
-      this.socket.end();
-    });
+    // Left assigned, so the socket's close ends the response (and its metrics record).
+    res.once('finish', () => this.socket.end());
     return (this.res = res);
   }
 
