@@ -173,6 +173,7 @@ describe.each([
     expect(sum(samples, 'sluice_agent_config_revision')).toBeGreaterThanOrEqual(revision);
     expect(sum(samples, 'sluice_agent_rejected_resources')).toBe(0);
     expect(pick(samples, 'sluice_agent_rejected_resources', { type: 'listener' })).toHaveLength(1);
+    expect(pick(samples, 'sluice_agent_access_log_dropped_total')).toEqual([expect.objectContaining({ value: 0 })]);
     for (const name of ['sluice_agent_l4_connections_total', 'sluice_agent_l4_bytes_total', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes']) {
       expect(text).toContain(`# TYPE ${name} `);
     }

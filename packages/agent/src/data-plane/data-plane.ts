@@ -3,7 +3,6 @@ import { HealthStatus, Protocol, ResourceType, type Cluster, type Endpoints, typ
 import type { Pool } from 'undici';
 import type { BreakerStats } from './circuit-breaker.js';
 import { drainTraffic } from './endpoint-stats.js';
-import { AccessLog } from '../metrics/access-log.js';
 import { DataPlaneMetrics, formatEndpoint } from '../metrics/data-plane-metrics.js';
 import { dataPlaneRegistry, type EndpointMetricState, type MetricsJSON } from '../metrics/registry.js';
 import { FilterState } from './filters/filter-state.js';
@@ -85,8 +84,6 @@ export class DataPlane {
   private readonly certificates = new CertificateStore();
   /** Request, upstream and L4 counts in plain numbers; exposed by collectMetrics(). */
   readonly metrics = new DataPlaneMetrics();
-  /** Shared by the listeners that enable it; created on first use. */
-  private accessLog: AccessLog | undefined;
   private registry: ReturnType<typeof dataPlaneRegistry> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -266,7 +263,7 @@ export class DataPlane {
       if (entry?.version !== resource.version) entry = { version: resource.version, list: trustedProxies(listener.trustedProxies) };
       trusted.set(resource.name, entry);
       const stats = this.metrics.listener(resource.name);
-      stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
+      stats.accessLog = listener.accessLog ? this.metrics.accessLog() : undefined;
       const view: ListenerView = { table: routeTables.get(listener.routeTable)?.compiled, clusters: clusterMap, trustedProxies: entry.list, stats };
       return { name: resource.name, address: this.bindAddress(listener), port: listener.port, limits: listener.limits, view, tls: this.tlsView(listener, candidate), h2c: listener.h2c, acceptProxyProtocol: listener.acceptProxyProtocol };
     };
@@ -299,7 +296,7 @@ export class DataPlane {
       const listener = (resource.body as { value: Listener }).value;
       const spec = l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
       const stats = this.metrics.l4Listener(resource.name);
-      stats.accessLog = listener.accessLog ? (this.accessLog ??= new AccessLog()) : undefined;
+      stats.accessLog = listener.accessLog ? this.metrics.accessLog() : undefined;
       stats.protocol = listener.protocol === Protocol.PROTOCOL_UDP ? 'UDP' : listener.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH ? 'TLS' : 'TCP';
       spec.route.stats = stats;
       return spec;

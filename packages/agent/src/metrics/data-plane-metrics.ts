@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientAddress } from '../data-plane/http-proxy.js';
 import { formatHostPort } from '../host-port.js';
-import type { AccessLog } from './access-log.js';
+import { AccessLog } from './access-log.js';
 import { BucketHistogram } from './histogram.js';
 import { isValidRequestId, requestIdSource } from './request-id.js';
 
@@ -208,6 +208,17 @@ export class DataPlaneMetrics {
   readonly upstreams = new Map<string, BucketHistogram>();
   readonly l4 = new Map<string, L4Stats>();
   readonly nextRequestId = requestIdSource();
+  private log: AccessLog | undefined;
+
+  /** The access log shared by the listeners that enable it (stdout), created on first use. */
+  accessLog(): AccessLog {
+    return (this.log ??= new AccessLog());
+  }
+
+  /** Access-log lines dropped because stdout was backed up. */
+  get accessLogDropped(): number {
+    return this.log?.dropped ?? 0;
+  }
 
   /** The listener's stats (resolve once per config version, not per request). */
   listener(name: string): ListenerStats {

@@ -100,6 +100,9 @@ export function dataPlaneRegistry(source: DataPlaneMetricsSource): Registry {
   snapshot(registry, 'sluice_agent_active_connections', 'Open downstream connections by listener.', 'gauge', 'sum', () =>
     [...source.activeConnections()].map(([listener, value]) => ({ labels: { listener }, value })),
   );
+  snapshot(registry, 'sluice_agent_access_log_dropped_total', 'Access-log lines dropped because standard output was backed up.', 'counter', 'sum', () => [
+    { labels: {}, value: m.accessLogDropped },
+  ]);
   snapshot(registry, 'sluice_agent_l4_connections_total', 'L4 connections (UDP: sessions) accepted, by listener and upstream.', 'counter', 'sum', () => {
     const out: Sample[] = [];
     for (const l4 of m.l4.values()) for (const [upstream, value] of l4.connections) out.push({ labels: { listener: l4.name, upstream }, value });
