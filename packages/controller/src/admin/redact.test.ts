@@ -7,8 +7,8 @@ import { EmbeddedStore, type Store } from '../store/index.js';
 import { REDACTED } from './redact.js';
 import { createAdminApp, listenAdmin } from './server.js';
 
-// Secret values through the admin API: redacted on every read path, the marker refused on
-// writes, and an apply of the real values still idempotent.
+// Secret values through the admin API: redacted on every read path; in a write the marker
+// keeps the stored value, or is refused when there is none; apply stays idempotent.
 let dir: TempDir;
 let store: Store;
 let server: Server;
@@ -68,22 +68,41 @@ describe('Secret redaction', () => {
     expect(first).toContain(REDACTED);
   });
 
-  it('refuses the marker on writes, naming the field, and keeps apply of real values idempotent', async () => {
+  it('keeps the stored value where a write carries the marker back, and refuses it where there is none', async () => {
     await call('POST', '/apply', { kind: 'List', items: [secret('roundtrip')] });
+    const keyBase64 = Buffer.from(pem.key).toString('base64');
+    const storedKey = async () => {
+      const { items } = await store.list('');
+      return items.filter((kv) => kv.value.includes('"roundtrip"')).map((kv) => (JSON.parse(kv.value) as { data: Record<string, string> }).data['tls.key']);
+    };
     const got = (await call('GET', '/namespaces/default/secrets/roundtrip')).body!;
-    const put = await call('PUT', '/namespaces/default/secrets/roundtrip', got);
-    expect(put.status).toBe(422);
-    expect(put.body?.details?.causes).toMatchObject([{ field: 'data.tls.key' }]);
-    const patch = await call('PATCH', '/namespaces/default/secrets/roundtrip', { data: { 'tls.key': REDACTED } }, 'application/merge-patch+json');
-    expect(patch.status).toBe(422);
-    const apply = await call('POST', '/apply', { kind: 'List', items: [got] });
-    expect(apply.status).toBe(422);
-    expect(apply.body?.details?.causes).toMatchObject([{ field: 'items[0].data.tls.key' }]);
 
-    // The user's own file, applied again: unchanged, and the stored key is intact.
-    const again = await call('POST', '/apply', { kind: 'List', items: [secret('roundtrip')] });
-    expect(again.body?.items).toMatchObject([{ action: 'unchanged', object: { data: { 'tls.key': REDACTED } } }]);
-    const stored = await store.list('');
-    expect(stored.items.some((kv) => kv.value.includes(Buffer.from(pem.key).toString('base64')))).toBe(true);
+    // get -o yaml | apply, edit (PUT) and a merge patch with the marker: nothing changes.
+    const roundTrip = await call('POST', '/apply', { kind: 'List', items: [got] });
+    expect(roundTrip.body?.items).toMatchObject([{ action: 'unchanged', object: { data: { 'tls.key': REDACTED } } }]);
+    const put = await call('PUT', '/namespaces/default/secrets/roundtrip', { ...got, metadata: { ...got.metadata, labels: { edited: 'yes' } } });
+    expect(put.status).toBe(200);
+    expect(put.body?.metadata.labels).toEqual({ edited: 'yes' });
+    const patch = await call('PATCH', '/namespaces/default/secrets/roundtrip', { data: { 'tls.key': REDACTED } }, 'application/merge-patch+json');
+    expect(patch.status).toBe(200);
+    expect(await storedKey()).toEqual([keyBase64]);
+
+    // The user's own file again: unchanged but for the label the edit added.
+    const again = await call('POST', '/apply', { kind: 'List', items: [{ ...secret('roundtrip'), metadata: { name: 'roundtrip', namespace: 'default', labels: { edited: 'yes' } } }] });
+    expect(again.body?.items).toMatchObject([{ action: 'unchanged' }]);
+
+    // No stored value to keep: a new Secret, a new key, stringData.
+    const fresh = { ...got, metadata: { name: 'fresh', namespace: 'default' } };
+    const created = await call('POST', '/namespaces/default/secrets', fresh);
+    expect(created.status).toBe(422);
+    expect(created.body?.details?.causes).toMatchObject([{ field: 'data.tls.key' }]);
+    const applied = await call('POST', '/apply', { kind: 'List', items: [fresh] });
+    expect(applied.status).toBe(422);
+    expect(applied.body?.details?.causes).toMatchObject([{ field: 'items[0].data.tls.key' }]);
+    const newKey = await call('PATCH', '/namespaces/default/secrets/roundtrip', { data: { extra: REDACTED } }, 'application/merge-patch+json');
+    expect(newKey.body?.details?.causes).toMatchObject([{ field: 'data.extra' }]);
+    const plain = await call('PATCH', '/namespaces/default/secrets/roundtrip', { stringData: { 'tls.key': REDACTED } }, 'application/merge-patch+json');
+    expect(plain.body?.details?.causes).toMatchObject([{ field: 'stringData.tls.key' }]);
+    expect(await storedKey()).toEqual([keyBase64]);
   });
 });

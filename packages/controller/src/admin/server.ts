@@ -1,17 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { API_VERSION, KINDS, openApiDocument, parseLabelSelector, type KindInfo, type LabelSelector } from '@sluice/api';
+import { API_VERSION, KINDS, kindInfo, openApiDocument, parseLabelSelector, type FieldError, type KindInfo, type LabelSelector } from '@sluice/api';
 import { ControllerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResourceService } from '../resources/resource-service.js';
 import { VERSION } from '../version.js';
 import { registerPurge } from './purge.js';
-import { redact, redactedFields, rejectRedacted } from './redact.js';
+import { carriesMarker, redact, rejectRedacted, restoreRedacted, secretTarget } from './redact.js';
 import { toStatus } from './status.js';
 
 /** Largest accepted request body: Kubernetes' limit, above etcd's default request size. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+const SECRET_KIND = kindInfo('Secret') as KindInfo;
 
 const MERGE_PATCH_TYPES = ['application/merge-patch+json', 'application/json'];
 
@@ -87,9 +89,9 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
 
   app.post('/apis/sluice/v1/apply', async (req, res) => {
     const body = req.body as unknown;
-    const items = listItems(body);
-    rejectRedacted(items.flatMap((item, i) => redactedFields(item, `items[${i}].`)));
-    const applied = await resources.apply(items, { dryRun: dryRun(req) });
+    const restored = await Promise.all(listItems(body).map((item, i) => restoreFromStore(item, secretTarget(item), `items[${i}].`)));
+    rejectRedacted(restored.flatMap((r) => r.causes));
+    const applied = await resources.apply(restored.map((r) => r.body), { dryRun: dryRun(req) });
     res.json({ apiVersion: API_VERSION, kind: 'ApplyResult', items: applied.map((item) => ({ ...item, object: redact(item.object) })) });
   });
 
@@ -113,7 +115,7 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
   });
   app.post(ns, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    rejectRedacted(redactedFields(req.body));
+    rejectRedacted(restoreRedacted(req.body, undefined).causes);
     res.status(201).json(redact(await resources.create(kind, req.params.namespace, req.body, { dryRun: dryRun(req) })));
   });
   app.get(`${ns}/:name`, async (req, res) => {
@@ -122,8 +124,9 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
   });
   app.put(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
-    rejectRedacted(redactedFields(req.body));
-    res.json(redact(await resources.replace(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) })));
+    const restored = await restoreFromStore(req.body, { namespace: req.params.namespace, name: req.params.name });
+    rejectRedacted(restored.causes);
+    res.json(redact(await resources.replace(kind, req.params.namespace, req.params.name, restored.body, { dryRun: dryRun(req) })));
   });
   app.patch(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
@@ -131,8 +134,9 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
     if (!MERGE_PATCH_TYPES.includes(type)) {
       throw new ControllerError('unsupported-media-type', `PATCH supports JSON merge patch only (Content-Type: application/merge-patch+json), not ${type}`);
     }
-    if (kind.kind === 'Secret') rejectRedacted(redactedFields(req.body));
-    res.json(redact(await resources.patch(kind, req.params.namespace, req.params.name, req.body, { dryRun: dryRun(req) })));
+    const restored = kind.kind === 'Secret' ? await restoreFromStore(req.body, { namespace: req.params.namespace, name: req.params.name }, '', true) : { body: req.body as unknown, causes: [] };
+    rejectRedacted(restored.causes);
+    res.json(redact(await resources.patch(kind, req.params.namespace, req.params.name, restored.body, { dryRun: dryRun(req) })));
   });
   app.delete(`${ns}/:name`, async (req, res) => {
     const kind = namespaced(kindFor(req.params.plural));
@@ -157,6 +161,17 @@ export function createAdminApp({ resources, logger, leadership, metrics }: Admin
     }
     res.status(status.code).json(status);
   });
+
+  /**
+   * A Secret write's redaction markers replaced by the stored values (read here, outside the
+   * write's compare-and-swap: a key rotated by another writer in between could be written
+   * back; the marker only comes from editing what a read returned).
+   */
+  async function restoreFromStore(body: unknown, target: { namespace: string; name: string } | undefined, prefix = '', patch = false): Promise<{ body: unknown; causes: FieldError[] }> {
+    if (!carriesMarker(body)) return { body, causes: [] };
+    const stored = target === undefined ? undefined : await resources.get(SECRET_KIND, target.namespace, target.name).catch(() => undefined);
+    return restoreRedacted(body, stored, prefix, patch);
+  }
 
   async function listOrWatch(req: Request, res: Response, kind: KindInfo, namespace: string | undefined): Promise<void> {
     const selector = labelSelector(req);
