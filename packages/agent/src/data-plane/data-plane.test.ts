@@ -581,6 +581,9 @@ describe('DataPlane config changes', () => {
     let failures = 0;
     let total = 0;
     let running = true;
+    // Progress is counted in requests, not time: each weight change lands while requests flow.
+    let waiter: { until: number; resolve: () => void } | undefined;
+    const afterRequests = (n: number) => new Promise<void>((resolve) => (waiter = { until: total + n, resolve }));
     const worker = async () => {
       while (running) {
         try {
@@ -590,18 +593,22 @@ describe('DataPlane config changes', () => {
           failures++;
         }
         total++;
+        if (waiter !== undefined && total >= waiter.until) {
+          waiter.resolve();
+          waiter = undefined;
+        }
       }
     };
     const workers = Array.from({ length: 16 }, worker);
     const weights: [number, number][] = [[5, 1], [1, 5], [0, 1], [1, 0], [3, 3], [1, 2]];
     for (const [wa, wb] of weights) {
-      await new Promise((r) => setTimeout(r, 100));
+      await afterRequests(30);
       expect(await dp.apply({ resources: [endpoints(wa, wb)], removed: [] })).toEqual([]);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await afterRequests(30);
     running = false;
     await Promise.all(workers);
-    expect(total).toBeGreaterThan(200);
+    expect(total).toBeGreaterThanOrEqual(7 * 30);
     expect(failures).toBe(0);
   });
 
