@@ -7,27 +7,42 @@
 // No cluster is needed; what is left out is Kubernetes itself (scheduling, Services, the
 // kubelet running the probes).
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { freePort, ManagedProcess, runSluicectl, sluiceBin, tempDir } from '@sluice/testing';
-import { containers, find, parseManifests, type K8sObject } from './k8s.js';
+import { createTestPki, freePort, ManagedProcess, runSluicectl, sluiceBin, startEtcd, tempDir } from '@sluice/testing';
+import { containers, find, parseManifests, run, type K8sObject } from './k8s.js';
 
 // Three etcd members, two controllers and an agent with two workers on a busy 2-core machine.
 vi.setConfig({ testTimeout: 180_000 });
 
+/** GET over HTTP, or HTTPS trusting `ca` (a private CA, as the chart's Secret holds). */
+function get(url: string, ca?: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ca, timeout: 2_000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${url}: timed out`)));
+    request.on('error', reject);
+    request.end();
+  });
+}
+
 /** Polls `url` until it answers 200 (etcd and the admin ports have no other readiness signal). */
-async function until200(url: string, proc: ManagedProcess, timeoutMs = 60_000): Promise<string> {
+async function until200(url: string, proc: ManagedProcess, timeoutMs = 60_000, ca?: Buffer): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (!proc.running) throw new Error(`${proc.command} exited before ${url} answered\n${proc.output()}`);
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const body = await response.text();
-      if (response.ok) return body;
-      last = `${response.status} ${body}`;
+      const response = await get(url, ca);
+      if (response.status === 200) return response.body;
+      last = `${response.status} ${response.body}`;
     } catch (error) {
       last = String(error);
     }
@@ -41,11 +56,13 @@ function env(container: Record<string, any>, name: string): string | undefined {
 }
 
 /** The status codes of the container's liveness and readiness probes, sent where its `port` listens. */
-async function probesAnswer(container: Record<string, any>, base: string, port: string): Promise<number[]> {
+async function probesAnswer(container: Record<string, any>, base: string, port: string, ca?: Buffer): Promise<number[]> {
   const codes: number[] = [];
   for (const probe of [container.livenessProbe, container.readinessProbe]) {
     expect(probe.httpGet.port).toBe(port);
-    codes.push((await fetch(`${base}${probe.httpGet.path as string}`)).status);
+    // The kubelet speaks the probe's scheme; the URL must too.
+    expect(probe.httpGet.scheme ?? 'HTTP').toBe(base.startsWith('https:') ? 'HTTPS' : 'HTTP');
+    codes.push((await get(`${base}${probe.httpGet.path as string}`, ca)).status);
   }
   return codes;
 }
@@ -148,6 +165,74 @@ describe('the default install, run on loopback', () => {
       expect(agents.stderr).toBe('');
       expect(agents.stdout).toContain('sluice-agent-0');
       expect(await probesAnswer(agent, `http://127.0.0.1:${agentAdminPort}`, 'admin')).toEqual([200, 200]);
+    } finally {
+      await Promise.all(processes.reverse().map((p) => p[Symbol.asyncDispose]()));
+    }
+  });
+  it('HA values: controllers and an agent talk mTLS and serve the admin API over HTTPS with the one Secret', async () => {
+    const objects: K8sObject[] = parseManifests(await readFile(join(import.meta.dirname, 'golden/helm-ha.yaml'), 'utf8'));
+    const controllerDeployment = find(objects, 'Deployment', '-controller');
+    const controller = containers(controllerDeployment)[0]!;
+    const agent = containers(find(objects, 'DaemonSet', '-agent'))[0]!;
+    const secretName = (controllerDeployment.spec.template.spec.volumes as { name: string; secret?: { secretName: string } }[]).find((v) => v.name === 'tls')!.secret!.secretName;
+    const mountPath = (controller.volumeMounts as { name: string; mountPath: string }[]).find((m) => m.name === 'tls')!.mountPath;
+
+    await using dir = await tempDir('sluice-loopback-tls-');
+    // The Secret, as cert-manager would write it: one certificate for the controllers (server)
+    // and the agents (client), so with both usages; its SANs cover what agents dial here.
+    const pki = await createTestPki(dir.path);
+    const secret = join(dir.path, secretName);
+    await mkdir(secret);
+    await writeFile(join(dir.path, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+    await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(secret, 'tls.key'), '-out', join(dir.path, 'leaf.csr'), '-subj', '/CN=sluice']);
+    await run('openssl', ['x509', '-req', '-in', join(dir.path, 'leaf.csr'), '-CA', pki.ca.cert, '-CAkey', pki.ca.key, '-CAcreateserial', '-out', join(secret, 'tls.crt'), '-days', '1', '-extfile', join(dir.path, 'leaf.ext')]);
+    await copyFile(pki.ca.cert, join(secret, 'ca.crt'));
+    const ca = await readFile(join(secret, 'ca.crt'));
+
+    // One etcd member stands in for the bundled cluster (the default-values test runs that).
+    await using etcd = await startEtcd();
+    const adminPort = await freePort();
+    const grpcPort = await freePort();
+    const controllerArgs = (controller.args as string[]).map((a) =>
+      a
+        .replace(/^--etcd-endpoints=.*$/, `--etcd-endpoints=${etcd.endpoint}`)
+        .replaceAll('$(POD_NAME)', 'edge-sluice-controller-0')
+        .replaceAll('$(POD_IP)', '127.0.0.1')
+        .replace(/^--admin-addr=0\.0\.0\.0:\d+$/, `--admin-addr=127.0.0.1:${adminPort}`)
+        .replace(/^--grpc-addr=0\.0\.0\.0:\d+$/, `--grpc-addr=127.0.0.1:${grpcPort}`)
+        .replace(/^(--advertise-addr=127\.0\.0\.1):\d+$/, `$1:${grpcPort}`)
+        .replaceAll(mountPath, secret),
+    );
+    expect(controllerArgs.filter((a) => a.startsWith('--grpc-tls-') || a.startsWith('--admin-tls-'))).toHaveLength(5);
+    const processes: ManagedProcess[] = [];
+    try {
+      const controllerProcess = new ManagedProcess(process.execPath, [sluiceBin, ...controllerArgs]);
+      processes.push(controllerProcess);
+      const admin = `https://127.0.0.1:${adminPort}`;
+      expect(await until200(`${admin}/readyz`, controllerProcess, 60_000, ca)).toBe('ok');
+      expect(await probesAnswer(controller, admin, 'admin', ca)).toEqual([200, 200]);
+
+      const agentAdminPort = await freePort();
+      const agentArgs = (agent.args as string[]).map((a) =>
+        a
+          .replace(/^--controller=[a-z0-9-]+-controller\.[a-z0-9-]+\.svc:\d+$/, `--controller=127.0.0.1:${grpcPort}`)
+          .replaceAll('$(NODE_NAME)', 'node-a')
+          .replace(/^--admin-addr=0\.0\.0\.0:\d+$/, `--admin-addr=127.0.0.1:${agentAdminPort}`)
+          .replace('--cache-dir=/var/cache/sluice', `--cache-dir=${dir.path}/agent-cache`)
+          .replaceAll(mountPath, secret),
+      );
+      expect(agentArgs.filter((a) => a.startsWith('--tls-'))).toHaveLength(3);
+      expect(agentArgs.filter((a) => /0\.0\.0\.0|\$\(|\.svc|\/etc\/|\/var\//.test(a))).toEqual([]);
+      const agentProcess = new ManagedProcess(process.execPath, [sluiceBin, ...agentArgs]);
+      processes.push(agentProcess);
+      // Ready means a configuration came over the mutual-TLS discovery stream.
+      expect(await until200(`http://127.0.0.1:${agentAdminPort}/readyz`, agentProcess)).toMatch(/^ok: configuration applied from the controller/);
+      expect(await probesAnswer(agent, `http://127.0.0.1:${agentAdminPort}`, 'admin')).toEqual([200, 200]);
+
+      // NOTES' in-pod command: sluicectl trusts the Secret's CA through NODE_EXTRA_CA_CERTS.
+      const agents = await runSluicectl(['get', 'agents', '-o', 'name'], { server: admin, env: { NODE_EXTRA_CA_CERTS: join(secret, 'ca.crt') } });
+      expect(agents.stderr).toBe('');
+      expect(agents.stdout).toContain('node-a');
     } finally {
       await Promise.all(processes.reverse().map((p) => p[Symbol.asyncDispose]()));
     }
