@@ -17,7 +17,7 @@ function one(withId) {
   r.route = route; r.upstream = 'default/o'; r.tried('default/o', endpoint, 1.2);
   res.emit('close');
 }
-function base() { const req = { headers: {}, socket, method: 'GET', url: '/', httpVersion: '1.1' }; const res = new Res(); res.emit('close'); }
+function base() { const _req = { headers: {}, socket, method: 'GET', url: '/', httpVersion: '1.1' }; const res = new Res(); res.emit('close'); }
 for (const [name, fn] of [['baseline (fake req/res only)', base], ['metrics, generated id', () => one(false)], ['metrics, client id', () => one(true)]]) {
   for (let i = 0; i < 200000; i++) fn();
   const n = 1_000_000; const t = process.cpuUsage(); for (let i = 0; i < n; i++) fn(); const d = process.cpuUsage(t);
