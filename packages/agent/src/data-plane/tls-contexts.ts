@@ -17,6 +17,8 @@ const DEFAULT_ALPN: readonly string[] = ALPN_PROTOCOLS;
 /** One certificate as the SNI table needs it. */
 export interface Certificate {
   readonly secret: string;
+  /** The Secret resource version it was built from. */
+  readonly version: string;
   readonly context: SecureContext;
   /** Lower-case DNS names it is valid for: SAN DNS entries, else the subject CN. "*.x" = wildcard. */
   readonly names: readonly string[];
@@ -110,6 +112,7 @@ export class CertificateStore {
     const context = createSecureContext({ cert: secret.certificateChain, key: secret.privateKey });
     const certificate: Certificate = {
       secret: name,
+      version,
       context,
       names: certificateNames(secret.certificateChain),
       certificateChain: secret.certificateChain,
@@ -138,8 +141,8 @@ export function listenerTlsView(
   const minVersion = (settings.minVersion || 'TLSv1.2') as ListenerTlsView['minVersion'];
   const maxVersion = (settings.maxVersion || 'TLSv1.3') as ListenerTlsView['maxVersion'];
   const alpn = settings.alpnProtocols.length === 0 ? DEFAULT_ALPN : [...settings.alpnProtocols];
-  // Identity of the default context: the first certificate (by object: one per Secret version) and the versions.
-  const key = `${certificates[0]?.secret ?? ''}@${minVersion}-${maxVersion}`;
+  // Identity of the server's default context: the first certificate's Secret version and the TLS versions.
+  const key = `${certificates[0]?.secret ?? ''}#${certificates[0]?.version ?? ''}@${minVersion}-${maxVersion}`;
   return { sni: new SniTable(certificates), minVersion, maxVersion, alpn, key };
 }
 

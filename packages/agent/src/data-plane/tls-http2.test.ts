@@ -166,6 +166,8 @@ describe('HTTPS listeners', () => {
     const fresh = await handshake(p, 'shop.example.com');
     expect(fresh.getPeerCertificate().fingerprint256).not.toBe(oldFingerprint);
     expect(fresh.getPeerCertificate().raw.equals(new X509Certificate(renewed.cert).raw)).toBe(true);
+    // Clients without SNI get the server's default context: renewed too.
+    expect((await handshake(p, undefined)).getPeerCertificate().raw.equals(new X509Certificate(renewed.cert).raw)).toBe(true);
     // Same socket, same certificate, still serving.
     expect(await getOver(old, 'shop.example.com')).toBe('200 shop\n');
     expect(old.getPeerCertificate().fingerprint256).toBe(oldFingerprint);
