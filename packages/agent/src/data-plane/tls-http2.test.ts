@@ -278,7 +278,7 @@ describe('gRPC', () => {
     },
   } satisfies grpc.ServiceDefinition;
 
-  async function grpcBackend(): Promise<number> {
+  async function grpcBackend(tls?: PemPair): Promise<number> {
     const server = new grpc.Server();
     server.addService(service, {
       call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
@@ -287,7 +287,7 @@ describe('gRPC', () => {
         else callback(null, Buffer.from(`echo ${text} via ${String(call.metadata.get('x-forwarded-proto')[0])}`));
       },
     });
-    const p = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+    const p = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }]) : grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
     cleanups.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
     return p;
   }
@@ -325,5 +325,27 @@ describe('gRPC', () => {
     cleanups.push(() => h2cClient.close());
     expect(await unary(h2cClient, 'plain')).toBe('echo plain via http');
     await expect(unary(h2cClient, 'missing')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
+  });
+
+  it('reaches a gRPC backend over h2 with TLS (CA Secret, SNI)', async () => {
+    const backendCert = await selfSignedCertificate('grpc.internal');
+    const grpcPort = await grpcBackend(backendCert);
+    const dp = dataPlane();
+    const ca: Resource = { name: 'default/grpc-ca', version: 'ca1', body: { $case: 'secret', value: { sources: [], certificateChain: backendCert.cert, privateKey: '' } } };
+    const errors = await dp.apply({
+      resources: [
+        ca,
+        clusterResource('default/echo', undefined, { http2: true, tls: { enabled: true, sni: 'grpc.internal', insecureSkipVerify: false, caSecret: 'default/grpc-ca' } }),
+        endpointsResource('default/echo', [{ port: grpcPort }]),
+        routeTableResource(LISTENER, [vhost(['*'], [route('default/r/rule/0/match/0', 'default/echo')])]),
+        listenerResource(LISTENER, { h2c: true }),
+      ],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    const client = new grpc.Client(`127.0.0.1:${port(dp)}`, grpc.credentials.createInsecure());
+    cleanups.push(() => client.close());
+    expect(await unary(client, 'secure')).toBe('echo secure via http');
+    await expect(unary(client, 'missing')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
   });
 });
