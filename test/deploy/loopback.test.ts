@@ -67,7 +67,7 @@ async function probesAnswer(container: Record<string, any>, base: string, port: 
   return codes;
 }
 
-describe('the default install, run on loopback', () => {
+describe('installs run on loopback', () => {
   it('etcd forms a 3-member cluster, 2 controllers elect one leader on it, an agent registers and becomes ready', async () => {
     const objects: K8sObject[] = parseManifests(await readFile(join(import.meta.dirname, 'golden/helm-default.yaml'), 'utf8'));
     const etcdSet = find(objects, 'StatefulSet', 'sluice-etcd');
