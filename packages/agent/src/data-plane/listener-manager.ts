@@ -292,7 +292,7 @@ function onRequest(bound: BoundServer, req: Http2ServerRequest, res: Http2Server
 
 function h2Front(bound: BoundServer): Http2Server {
   if (bound.h2 !== undefined) return bound.h2;
-  const h2 = createH2Server();
+  const h2 = createH2Server(h2HeaderSettings(bound));
   h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => onRequest(bound, req, res));
   h2.on('session', (session: ServerHttp2Session) => {
     bound.sessions.add(session);
@@ -365,6 +365,7 @@ function applyLimits(bound: BoundServer, limits: ListenerLimits | undefined): vo
   server.headersTimeout = limits?.requestHeadersTimeoutMs || DEFAULT_HEADERS_TIMEOUT_MS;
   server.keepAliveTimeout = limits?.idleTimeoutMs || DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   bound.h2?.setTimeout(server.keepAliveTimeout);
+  bound.h2?.updateSettings(h2HeaderSettings(bound).settings);
   bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
   // A WebSocket quiet for the listener's idle timeout is closed; none set: it may idle on.
   bound.upgrades.idleTimeoutMs = limits?.idleTimeoutMs ?? 0;
@@ -383,6 +384,15 @@ const PROXY_HEADER_TIMEOUT_MS = PREFIX_TIMEOUT_MS;
  */
 function lendPeer(socket: Socket, client: ProxyAddress): void {
   Object.assign(socket, { _peername: { address: client.address, family: isIPv6(client.address) ? 'IPv6' : 'IPv4', port: client.port } });
+}
+
+/**
+ * HTTP/2's counterpart of the header size limit: SETTINGS_MAX_HEADER_LIST_SIZE, advertised to
+ * clients (new sessions take a change). Unset: nghttp2's default (64 KiB).
+ */
+function h2HeaderSettings(bound: BoundServer): { settings: { maxHeaderListSize?: number } } {
+  const max = (bound.http1 as HttpServer & { maxHeaderSize: number | undefined }).maxHeaderSize;
+  return { settings: max === undefined ? {} : { maxHeaderListSize: max } };
 }
 
 /** Counts a new connection against its client's cap; over the cap, it is closed at once (false). */

@@ -259,6 +259,13 @@ describe('HTTP/2', () => {
     expect(h1.statusCode).toBe(200);
     expect(await h1.body.text()).toBe('shop\n');
 
+    // The header size limit holds for HTTP/2 too (SETTINGS_MAX_HEADER_LIST_SIZE, new sessions).
+    const limits = { maxConnections: 0, maxRequestHeaderBytes: 2048, maxRequestHeaders: 0, requestHeadersTimeoutMs: 0, idleTimeoutMs: 0, maxRequestBodyBytes: 0, requestBodyTimeoutMs: 0, maxConnectionsPerClient: 0 };
+    expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: true, limits })], removed: [] })).toEqual([]);
+    const limited = h2session(url);
+    expect((await h2get(limited, '/small')).body).toBe('shop\n');
+    await expect(h2get(limited, '/big', { 'x-big': 'a'.repeat(4096) })).rejects.toThrow();
+
     expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: false })], removed: [] })).toEqual([]);
     const refused = h2session(url);
     await expect(h2get(refused, '/h2c')).rejects.toThrow();
