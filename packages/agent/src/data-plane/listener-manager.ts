@@ -386,13 +386,16 @@ function lendPeer(socket: Socket, client: ProxyAddress): void {
   Object.assign(socket, { _peername: { address: client.address, family: isIPv6(client.address) ? 'IPv6' : 'IPv4', port: client.port } });
 }
 
+/** Node's default SETTINGS_MAX_HEADER_LIST_SIZE, restored when the limit is removed. */
+const DEFAULT_H2_MAX_HEADER_LIST_SIZE = 65_535;
+
 /**
  * HTTP/2's counterpart of the header size limit: SETTINGS_MAX_HEADER_LIST_SIZE, advertised to
- * clients (new sessions take a change). Unset: nghttp2's default (64 KiB).
+ * clients (new sessions take a change).
  */
-function h2HeaderSettings(bound: BoundServer): { settings: { maxHeaderListSize?: number } } {
+function h2HeaderSettings(bound: BoundServer): { settings: { maxHeaderListSize: number } } {
   const max = (bound.http1 as HttpServer & { maxHeaderSize: number | undefined }).maxHeaderSize;
-  return { settings: max === undefined ? {} : { maxHeaderListSize: max } };
+  return { settings: { maxHeaderListSize: max ?? DEFAULT_H2_MAX_HEADER_LIST_SIZE } };
 }
 
 /** Counts a new connection against its client's cap; over the cap, it is closed at once (false). */
