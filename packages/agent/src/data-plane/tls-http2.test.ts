@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { Protocol, type Resource } from '@sluice/proto';
+import { Protocol, ResourceType, type Resource } from '@sluice/proto';
 import { selfSignedCertificate, startBackend, type Backend, type PemPair } from '@sluice/testing';
 import { request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -269,6 +269,31 @@ describe('HTTP/2', () => {
     expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: false })], removed: [] })).toEqual([]);
     const refused = h2session(url);
     await expect(h2get(refused, '/h2c')).rejects.toThrow();
+  });
+});
+
+describe('HTTP/2 drain', () => {
+  it('sends GOAWAY to the open sessions of a removed listener; their open streams finish', async () => {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const slow = await startBackend('slow', (req, res) => {
+      req.resume();
+      arrived();
+      void answered.then(() => res.end('late\n'));
+    });
+    cleanups.push(() => slow[Symbol.asyncDispose]());
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: [...upstream(slow), listenerResource(LISTENER, { h2c: true })], removed: [] })).toEqual([]);
+    const session = h2session(`http://127.0.0.1:${port(dp)}`);
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    const inFlight = h2get(session, '/slow');
+    await reached;
+    expect(await dp.apply({ resources: [], removed: [{ type: ResourceType.RESOURCE_TYPE_LISTENER, name: LISTENER }] })).toEqual([]);
+    await goaway;
+    answer();
+    expect((await inFlight).body).toBe('late\n');
   });
 });
 
