@@ -32,9 +32,10 @@ export class Http2Pool {
     private readonly options: Http2PoolOptions,
   ) {}
 
-  /** Like undici's: `free` = 0 while a request would wait for the connection. */
-  get stats(): { free: number } {
-    return { free: this.connected ? 1 : 0 };
+  /** Like undici's: `free` = 0 while a request would wait for the connection; one connection at most. */
+  get stats(): { free: number; connected: number } {
+    const connected = this.connected ? 1 : 0;
+    return { free: connected, connected };
   }
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
