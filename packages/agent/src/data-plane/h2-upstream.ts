@@ -147,6 +147,9 @@ class Http2Exchange implements Dispatcher.DispatchController {
   private stream: ClientHttp2Stream | undefined;
   private done = false;
   private responded = false;
+  /** The stream was open on a connected session ('ready'): the request may have reached the endpoint. */
+  private opened = false;
+  private failing = false;
   private trailers: IncomingHttpHeaders = {};
   aborted = false;
   paused = false;
@@ -158,6 +161,7 @@ class Http2Exchange implements Dispatcher.DispatchController {
     this.stream = stream;
     // 'ready': the session is connected and the stream has its id; the request is on its way.
     const ready = (): void => {
+      this.opened = true;
       if (this.done) return;
       this.handler.onRequestStart?.(this, {});
       if (!this.done) sendBody();
@@ -180,9 +184,8 @@ class Http2Exchange implements Dispatcher.DispatchController {
       this.trailers = trailers;
     });
     stream.on('error', (err: Error) => {
-      // A session that never connected fails its streams with a generic error: report the
-      // connect error (ECONNREFUSED...) so the try counts as a connect failure.
-      this.fail(connectError() ?? err);
+      if (this.opened) this.fail(err);
+      else this.failUnsent(connectError);
     });
     // 'close' comes after both 'end' and 'trailers'.
     stream.on('close', () => {
@@ -190,8 +193,21 @@ class Http2Exchange implements Dispatcher.DispatchController {
       if (this.responded && stream.rstCode === constants.NGHTTP2_NO_ERROR) {
         this.done = true;
         this.handler.onResponseEnd?.(this, this.trailers);
-      } else this.fail(connectError() ?? Object.assign(new Error(`HTTP/2 stream closed (code ${stream.rstCode ?? 'unknown'})`), { code: 'UND_ERR_SOCKET' }));
+      } else if (!this.opened) this.failUnsent(connectError);
+      else this.fail(Object.assign(new Error(`HTTP/2 stream closed (code ${stream.rstCode ?? 'unknown'})`), { code: 'UND_ERR_SOCKET' }));
     });
+  }
+
+  /**
+   * The stream failed before it was sent: its session could not connect. Node cancels the
+   * stream before it emits the session's error, so that error (ECONNREFUSED, a connect
+   * timeout...) is read a turn later; the try then counts as a connect failure, which may be
+   * retried elsewhere whatever the method (the body was not read).
+   */
+  private failUnsent(connectError: () => Error | undefined): void {
+    if (this.done || this.failing) return;
+    this.failing = true;
+    setImmediate(() => this.fail(connectError() ?? Object.assign(new Error('HTTP/2 session closed before the request was sent'), { code: 'UND_ERR_CLOSED' })));
   }
 
   fail(err: Error): void {

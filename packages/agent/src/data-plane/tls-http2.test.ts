@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { Protocol, ResourceType, type Resource } from '@sluice/proto';
-import { selfSignedCertificate, startBackend, type Backend, type PemPair } from '@sluice/testing';
+import { freePort, selfSignedCertificate, startBackend, type Backend, type PemPair } from '@sluice/testing';
 import { request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from './data-plane.js';
@@ -379,5 +379,25 @@ describe('gRPC', () => {
     cleanups.push(() => client.close());
     expect(await unary(client, 'secure')).toBe('echo secure via http');
     await expect(unary(client, 'missing')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'no such thing: missing' });
+  });
+
+  it('retries a call whose HTTP/2 endpoint refuses the connection on another one, body intact', async () => {
+    const grpcPort = await grpcBackend();
+    const dp = dataPlane();
+    const retry = { attempts: 2, on: ['connect-failure'], perTryTimeoutMs: 0 };
+    const errors = await dp.apply({
+      resources: [
+        clusterResource('default/echo', undefined, { http2: true }),
+        // A port nothing listens on first, then the live backend: round robin tries them in order.
+        endpointsResource('default/echo', [{ port: await freePort() }, { port: grpcPort }]),
+        routeTableResource(LISTENER, [vhost(['*'], [route('default/r/rule/0/match/0', 'default/echo', { retry })])]),
+        listenerResource(LISTENER, { h2c: true }),
+      ],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    const client = new grpc.Client(`127.0.0.1:${port(dp)}`, grpc.credentials.createInsecure());
+    cleanups.push(() => client.close());
+    for (const text of ['one', 'two', 'three']) expect(await unary(client, text)).toBe(`echo ${text} via http`);
   });
 });
