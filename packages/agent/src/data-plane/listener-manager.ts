@@ -277,10 +277,13 @@ function accept(bound: BoundServer, socket: Socket): void {
     const stream = withHead(socket, head);
     // The session sees a JS stream, which has no peer address: lend it the socket's, for
     // X-Forwarded-For, IP access rules and rate limits (read through req.socket).
-    front.once('session', (session: ServerHttp2Session) => {
+    const lend = (session: ServerHttp2Session): void => {
       Object.assign(session.socket as object, { _peername: { address: socket.remoteAddress, family: socket.remoteFamily, port: socket.remotePort } });
-    });
+    };
+    // Node makes the session synchronously, within the 'connection' event.
+    front.once('session', lend);
     front.emit('connection', stream);
+    front.off('session', lend);
   });
 }
 
