@@ -204,6 +204,20 @@ describe('HTTPS listeners', () => {
     expect(head).toMatch(/\r\nlocation: https:\/\/shop\.example\.com:8443\/new\r\n/i);
   });
 
+  it('switches a port between HTTPS and HTTP without rebinding it', async () => {
+    const b = await backend('shop');
+    const dp = dataPlane();
+    expect(await dp.apply({ resources: [secretResource('default/shop', shop), ...upstream(b), httpsListener(['default/shop'])], removed: [] })).toEqual([]);
+    const p = port(dp);
+    const tlsSocket = await handshake(p, 'shop.example.com', { ALPNProtocols: ['http/1.1'] });
+    expect(await dp.apply({ resources: [listenerResource(LISTENER)], removed: [] })).toEqual([]);
+    expect(port(dp)).toBe(p);
+    const plain = await request(`http://127.0.0.1:${p}/`);
+    expect(await plain.body.text()).toBe('shop\n');
+    // The TLS connection made before the switch still serves.
+    expect(await getOver(tlsSocket, 'shop.example.com')).toBe('200 shop\n');
+  });
+
   it('rejects an HTTPS listener whose certificate Secret is missing, naming it', async () => {
     const b = await backend('shop');
     const dp = dataPlane();
