@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import { Protocol, ProxyProtocolVersion, ResourceType, type L4Route, type ListenerLimits, type OutlierDetection, type Resource } from '@sluice/proto';
+import { LoadBalancingPolicy, Protocol, ProxyProtocolVersion, ResourceType, type L4Route, type ListenerLimits, type OutlierDetection, type Resource } from '@sluice/proto';
 import { createTestPki, freePort, tempDir } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataPlane } from '../data-plane.js';
@@ -201,6 +201,33 @@ describe('TCP listeners', () => {
   });
 });
 
+describe('TCP balancing', () => {
+  it('least-connections counts open connections for their whole life', async () => {
+    const a = await tcpServer(echo('a'));
+    const b = await tcpServer(echo('b'));
+    const dp = dataPlane();
+    await dp.apply({
+      resources: [
+        clusterResource('default/lc', LoadBalancingPolicy.LOAD_BALANCING_POLICY_LEAST_CONNECTIONS),
+        endpointsResource('default/lc', [{ port: a.port }, { port: b.port }]),
+        tcpListener('default/tcp', l4Route([['default/lc', 1]])),
+      ],
+      removed: [],
+    });
+    const port = portOf(dp, 'default/tcp');
+    // Two connections held open at once land on different endpoints: the first one still counts.
+    const hold = async () => {
+      const socket = connect(port, '127.0.0.1');
+      cleanups.push(() => void socket.destroy());
+      const [greeting] = (await once(socket, 'data')) as [Buffer];
+      return greeting.toString()[0];
+    };
+    const first = await hold();
+    const second = await hold();
+    expect(new Set([first, second])).toEqual(new Set(['a', 'b']));
+  });
+});
+
 describe('TLS passthrough listeners', () => {
   it('routes by SNI across listeners sharing a port, forwarding the TLS bytes untouched', async () => {
     await using dir = await tempDir();
@@ -290,6 +317,32 @@ describe('UDP listeners', () => {
     const other = await ask(two, port, 'z');
     // Round robin: the second client's session went to the other endpoint.
     expect(new Set([first[0], other[0]])).toEqual(new Set(['a', 'b']));
+  });
+
+  it('ends an idle session, so the next datagram of the client opens a new one', async () => {
+    const a = await udpEcho('a');
+    const b = await udpEcho('b');
+    const dp = dataPlane();
+    await dp.apply({
+      resources: [
+        clusterResource('default/u'),
+        endpointsResource('default/u', [{ port: a }, { port: b }]),
+        listenerResource('default/udp', { protocol: Protocol.PROTOCOL_UDP, routeTable: '', l4Route: l4Route([['default/u', 1]], { idleTimeoutMs: 100 }) }),
+      ],
+      removed: [],
+    });
+    const port = portOf(dp, 'default/udp');
+    const socket = await client();
+    const first = (await ask(socket, port, 'x'))[0];
+    // A session reports to the traffic counters when it ends: wait for that.
+    let ended = 0;
+    while (ended === 0) {
+      await new Promise((r) => setTimeout(r, 50));
+      ended = dp.drainTraffic().traffic.reduce((sum, t) => sum + t.requests, 0);
+    }
+    // Round robin: the new session goes to the other endpoint.
+    const second = (await ask(socket, port, 'y'))[0];
+    expect(new Set([first, second])).toEqual(new Set(['a', 'b']));
   });
 
   it('prefixes every datagram with a PROXY v2 header when the cluster asks for it', async () => {
