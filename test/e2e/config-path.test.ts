@@ -91,5 +91,5 @@ describe('config path on etcd', () => {
 
     await etcd.start();
     expect(desiredState(await dumpAll(controller.url))).toEqual(before);
-  });
+  }, 90_000); // two controller and one etcd restart: slow on a loaded 2-core machine
 });
