@@ -36,6 +36,7 @@ describe('certificate names and SNI selection', () => {
     const settings = { minVersion: '', maxVersion: '', alpnProtocols: [] };
     expect(listenerTlsView([v1], settings).key).not.toBe(listenerTlsView([v2], settings).key);
     expect(listenerTlsView([v2], settings)).toMatchObject({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', alpn: ['h2', 'http/1.1'] });
+    expect(() => store.certificate('default/ca', 'v1', { ...secret(a), privateKey: '' })).toThrow(/no private key/);
     store.retain(new Set());
     expect(store.last('default/a')).toBeUndefined();
   });

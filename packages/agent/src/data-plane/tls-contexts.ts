@@ -109,6 +109,8 @@ export class CertificateStore {
   certificate(name: string, version: string, secret: Secret): Certificate {
     const cached = this.cache.get(name);
     if (cached !== undefined && cached.version === version) return cached.certificate;
+    // A CA bundle (an Upstream's trust anchor) has no key: it cannot serve a handshake.
+    if (secret.privateKey === '') throw new Error('it has no private key (a CA bundle cannot serve TLS)');
     const context = createSecureContext({ cert: secret.certificateChain, key: secret.privateKey });
     const certificate: Certificate = {
       secret: name,
