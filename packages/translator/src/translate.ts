@@ -108,6 +108,30 @@ function sharePassthroughPort(a: AcceptedListener, l: Listener, protocol: Protoc
   );
 }
 
+/**
+ * TLS passthrough listeners sharing a port: a server name two of their routes list (or two
+ * catch-alls) goes to the first listener by name on the agents; the other route is told.
+ */
+function reportSniOverlaps(ctx: Context, accepted: ReadonlyMap<string, AcceptedListener>, l4: ReadonlyMap<string, TCPRoute | UDPRoute>): void {
+  const passthrough = [...accepted.values()]
+    .filter((a) => a.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH)
+    .sort((x, y) => compareStrings(nameOf(x.listener), nameOf(y.listener)));
+  for (const [i, a] of passthrough.entries()) {
+    const route = l4.get(nameOf(a.listener));
+    if (route?.kind !== 'TCPRoute') continue;
+    const mine = (route.spec.hostnames ?? []).map((h) => h.toLowerCase());
+    for (const b of passthrough.slice(0, i)) {
+      if (b.listener.spec.port !== a.listener.spec.port || !selectorsOverlap(a.listener.spec.agentSelector, b.listener.spec.agentSelector)) continue;
+      const other = l4.get(nameOf(b.listener));
+      if (other?.kind !== 'TCPRoute') continue;
+      const theirs = new Set((other.spec.hostnames ?? []).map((h) => h.toLowerCase()));
+      const shared = mine.length === 0 && theirs.size === 0 ? ['every name (no hostnames)'] : mine.filter((h) => theirs.has(h));
+      if (shared.length === 0) continue;
+      report(ctx, route, `spec.hostnames: ${shared.join(', ')} also taken by TCPRoute ${nameOf(other)} on Listener ${nameOf(b.listener)} (port ${a.listener.spec.port}), which agents send it to`);
+    }
+  }
+}
+
 /** Resolves a route's parentRefs to accepted listeners, reporting the ones it cannot attach to. */
 function parentsOf(
   ctx: Context,
@@ -200,6 +224,7 @@ export function translate(resources: readonly ApiResource[], options: TranslateO
     if (isHttp(a.protocol)) out.push(buildRouteTable(a.listener, attached.get(name) ?? []));
     out.push(translateListener(ctx, a, l4.get(name)));
   }
+  reportSniOverlaps(ctx, accepted, l4);
 
   // Only Secrets something uses: no key material travels for nothing.
   const used = new Set(out.flatMap((r) => r.references.filter((ref) => ref.type === ResourceType.RESOURCE_TYPE_SECRET).map((ref) => ref.name)));
