@@ -183,7 +183,10 @@ describe('installs run on loopback', () => {
     const pki = await createTestPki(dir.path);
     const secret = join(dir.path, secretName);
     await mkdir(secret);
-    await writeFile(join(dir.path, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+    // Agents check the controller Service name the chart renders (--tls-server-name), whatever address they dial.
+    const serverName = (agent.args as string[]).find((a) => a.startsWith('--tls-server-name='))?.slice('--tls-server-name='.length);
+    expect(serverName).toMatch(/^[a-z0-9-]+-controller\.[a-z0-9-]+\.svc$/);
+    await writeFile(join(dir.path, 'leaf.ext'), `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${serverName}\nextendedKeyUsage=serverAuth,clientAuth\n`);
     await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(secret, 'tls.key'), '-out', join(dir.path, 'leaf.csr'), '-subj', '/CN=sluice']);
     await run('openssl', ['x509', '-req', '-in', join(dir.path, 'leaf.csr'), '-CA', pki.ca.cert, '-CAkey', pki.ca.key, '-CAcreateserial', '-out', join(secret, 'tls.crt'), '-days', '1', '-extfile', join(dir.path, 'leaf.ext')]);
     await copyFile(pki.ca.cert, join(secret, 'ca.crt'));
@@ -221,8 +224,9 @@ describe('installs run on loopback', () => {
           .replace('--cache-dir=/var/cache/sluice', `--cache-dir=${dir.path}/agent-cache`)
           .replaceAll(mountPath, secret),
       );
-      expect(agentArgs.filter((a) => a.startsWith('--tls-'))).toHaveLength(3);
-      expect(agentArgs.filter((a) => /0\.0\.0\.0|\$\(|\.svc|\/etc\/|\/var\//.test(a))).toEqual([]);
+      expect(agentArgs.filter((a) => a.startsWith('--tls-'))).toHaveLength(4);
+      // Everything the agent dials or reads is local now; the server name stays the Service's.
+      expect(agentArgs.filter((a) => !a.startsWith('--tls-server-name=') && /0\.0\.0\.0|\$\(|\.svc|\/etc\/|\/var\//.test(a))).toEqual([]);
       const agentProcess = new ManagedProcess(process.execPath, [sluiceBin, ...agentArgs]);
       processes.push(agentProcess);
       // Ready means a configuration came over the mutual-TLS discovery stream.
