@@ -43,15 +43,15 @@ export interface RequestLimits {
 
 export const NO_REQUEST_LIMITS: RequestLimits = { maxBodyBytes: 0, bodyTimeoutMs: 0 };
 
-/** Request headers never forwarded as they came (RFC 9110 §7.6.1, plus the ones we set). */
-const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+/** Hop-by-hop headers (RFC 9110 §7.6.1): never relayed as they came, either way. */
+export const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+
+/** Response headers that would name the backend's software (DESIGN §9). */
+export const IDENTITY_HEADERS = ['server', 'x-powered-by'] as const;
+
+/** Request headers never forwarded as they came: hop-by-hop ones, and the ones we set. */
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_HEADERS,
   // Node answers "100-continue" itself; undici refuses to send Expect.
   'expect',
   'host',
@@ -63,13 +63,13 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /** Response headers never forwarded: hop-by-hop ones, and the backend's identity (DESIGN §9). */
-const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'server', 'x-powered-by'] as const;
+const DROPPED_RESPONSE_HEADERS = [...HOP_BY_HOP_HEADERS, ...IDENTITY_HEADERS] as const;
 
 /** gRPC's status fields: trailers, even when a backend sends them in the headers. */
 const GRPC_STATUS_HEADERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'] as const;
 
 /** Absolute-form request target: "http://host:port" before the path. */
-const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+export const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 

@@ -5,7 +5,21 @@ import { Pool, type Dispatcher } from 'undici';
 import type { RequestRecord } from '../metrics/data-plane-metrics.js';
 import { TryOutcome, type EndpointCounters } from './endpoint-stats.js';
 import { ANSWERED, onEdgeRequest } from './filters/edge.js';
-import { appendForwarded, clientAddress, isConnectFailure, NO_REQUEST_LIMITS, proxyRequest, schemeOf, sendError, UPSTREAM_OVERLOADED, type ListenerView } from './http-proxy.js';
+import {
+  ABSOLUTE_FORM,
+  appendForwarded,
+  clientAddress,
+  DROPPED_REQUEST_HEADERS,
+  HOP_BY_HOP_HEADERS,
+  IDENTITY_HEADERS,
+  isConnectFailure,
+  NO_REQUEST_LIMITS,
+  proxyRequest,
+  schemeOf,
+  sendError,
+  UPSTREAM_OVERLOADED,
+  type ListenerView,
+} from './http-proxy.js';
 import { normalizePath } from './normalize-path.js';
 import { LazyQuery, normalizeHost, type CompiledRoute } from './router.js';
 import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
@@ -19,29 +33,9 @@ import type { UpstreamCluster, UpstreamEndpoint } from './upstream-cluster.js';
 // its whole life (balancer, circuit breaker max_requests, traffic gauge), so least
 // connections sees open WebSockets; its latency is the handshake's.
 
-/** Request headers not forwarded: hop-by-hop ones (undici writes Connection and Upgrade), and the ones we set. */
-const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'content-length',
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-request-id',
-]);
+/** Request headers not forwarded: the HTTP path's, and the body length (a handshake has none to send). */
+const DROPPED_UPGRADE_HEADERS: ReadonlySet<string> = new Set([...DROPPED_REQUEST_HEADERS, 'content-length']);
 
-/** Response headers never relayed: the backend's identity (DESIGN §9) and, off a 101, hop-by-hop ones. */
-const IDENTITY_HEADERS = ['server', 'x-powered-by'] as const;
-const HOP_BY_HOP_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
-
-const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 const ABANDONED = new Error('upgrade abandoned');
 
 /** Tunnels per pool: they leave the pool once upgraded, but count against max_connections. */
@@ -141,7 +135,7 @@ function upstreamHeaders(view: ListenerView, route: CompiledRoute, req: Incoming
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (DROPPED_REQUEST_HEADERS.has(lower) || named.has(lower)) continue;
+    if (DROPPED_UPGRADE_HEADERS.has(lower) || named.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
   appendForwarded(out, view.trustedProxies, req, clientAddress(req), host);
@@ -493,7 +487,7 @@ class TunnelAttempt implements Dispatcher.DispatchHandler {
     if (statusCode >= 500) this.outcome = TryOutcome.SERVER_ERROR;
     // Refused: relayed as it came (less hop-by-hop headers), and the connection closes after it.
     const connection = headers.connection;
-    for (const name of HOP_BY_HOP_RESPONSE_HEADERS) delete headers[name];
+    for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
     for (const name of IDENTITY_HEADERS) delete headers[name];
     if (typeof connection === 'string') for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
     this.relaying = true;
