@@ -255,6 +255,11 @@ describe('TLS termination, HTTP/2 and gRPC through an agent', () => {
     expect(get.stdout).not.toContain(Buffer.from(shop.key).toString('base64').slice(0, 40));
     const describe = await runSluicectl(['describe', 'secret', 'shop-cert'], { server: controller.url });
     expect(describe.stdout).toContain('tls.key:  [redacted]');
+    // Nor do the logs of the controller and agent that carried them.
+    for (const pem of [shop, api]) {
+      expect(controller.process.output()).not.toContain(keyBody(pem));
+      expect(agent.process.output()).not.toContain(keyBody(pem));
+    }
 
     const again = await runSluicectl(['apply', '-f', '-'], { server: controller.url, input: secretYaml('shop-cert', shop) });
     expect(again.stdout).toBe('secret/shop-cert unchanged\n');
