@@ -18,9 +18,8 @@ export function wireProtocol(l: Listener): Protocol | { unsupported: string } {
     case 'UDP':
       return Protocol.PROTOCOL_UDP;
     case 'TLS':
-      return l.spec.tls?.mode === 'Passthrough'
-        ? Protocol.PROTOCOL_TLS_PASSTHROUGH
-        : { unsupported: 'protocol TLS with tls.mode Terminate is not supported by the data plane yet (use Passthrough, or HTTPS)' };
+      // Terminate is TCP with `tls` set on the wire: the agent decrypts, then proxies as TCP.
+      return l.spec.tls?.mode === 'Passthrough' ? Protocol.PROTOCOL_TLS_PASSTHROUGH : Protocol.PROTOCOL_TCP;
   }
 }
 
@@ -78,7 +77,7 @@ function l4Route(ctx: Context, r: TCPRoute | UDPRoute, refs: ResourceRef[], l: L
 export interface AcceptedListener {
   listener: Listener;
   protocol: Protocol;
-  /** Certificate Secret names (HTTPS), already checked. */
+  /** Certificate Secret names (HTTPS, TLS Terminate), already checked. */
   certificates: string[];
   /** References found while accepting it (its Secrets). */
   refs: ResourceRef[];

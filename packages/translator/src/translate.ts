@@ -72,7 +72,8 @@ function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<stri
     }
     const refs: AcceptedListener['refs'] = [];
     const certificates = certificateSecrets(ctx, l, refs);
-    if (protocol === Protocol.PROTOCOL_HTTPS && certificates.length === 0) {
+    const terminates = protocol === Protocol.PROTOCOL_HTTPS || (l.spec.protocol === 'TLS' && protocol === Protocol.PROTOCOL_TCP);
+    if (terminates && certificates.length === 0) {
       report(ctx, l, 'spec.tls.certificateRefs: no usable certificate: the listener is not served');
       continue;
     }

@@ -294,10 +294,10 @@ export class DataPlane {
     // 4b. L4 listeners (TCP, UDP, TLS passthrough): the same make-before-break, their own sockets.
     const l4Spec = (resource: Resource): L4ListenerSpec => {
       const listener = (resource.body as { value: Listener }).value;
-      const spec = l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap);
+      const spec = l4ListenerSpec(resource.name, this.bindAddress(listener), listener, clusterMap, this.tlsView(listener, candidate));
       const stats = this.metrics.l4Listener(resource.name);
       stats.accessLog = listener.accessLog ? this.metrics.accessLog() : undefined;
-      stats.protocol = listener.protocol === Protocol.PROTOCOL_UDP ? 'UDP' : listener.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH ? 'TLS' : 'TCP';
+      stats.protocol = listener.protocol === Protocol.PROTOCOL_UDP ? 'UDP' : listener.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH || listener.tls !== undefined ? 'TLS' : 'TCP';
       spec.route.stats = stats;
       return spec;
     };
@@ -333,7 +333,7 @@ export class DataPlane {
     this.clusters = clusters;
     for (const name of this.clusterRuntimes.keys()) if (!clusters.has(name)) this.clusterRuntimes.delete(name);
     this.trusted = trusted;
-    this.certificates.retain(new Set(specs.flatMap((s) => s.tls?.sni.certificates.map((c) => c.secret) ?? [])));
+    this.certificates.retain(new Set([...specs, ...l4Specs].flatMap((s) => s.tls?.sni.certificates.map((c) => c.secret) ?? [])));
     if (errors.length > 0) this.options.logger.warn('rejected resources', { errors: errors.map((e) => ({ type: e.key?.type, name: e.key?.name, message: e.message })) });
     this.options.logger.debug('applied data-plane update', { resources: update.resources.length, removed: update.removed.length, rejected: errors.length });
     return errors;
@@ -345,7 +345,8 @@ export class DataPlane {
    * last good certificate, so a listener never loses TLS to a removal ordering.
    */
   private tlsView(listener: Listener, candidate: ReadonlyMap<string, Resource>, strict = false): ListenerTlsView | undefined {
-    if (listener.protocol !== Protocol.PROTOCOL_HTTPS || listener.tls === undefined) return undefined;
+    // TCP with tls: TLS terminated in front of an L4 route, with the same certificates and SNI.
+    if ((listener.protocol !== Protocol.PROTOCOL_HTTPS && listener.protocol !== Protocol.PROTOCOL_TCP) || listener.tls === undefined) return undefined;
     const certificates: Certificate[] = [];
     for (const name of listener.tls.certificateSecrets) {
       const resource = candidate.get(keyString({ type: ResourceType.RESOURCE_TYPE_SECRET, name }));

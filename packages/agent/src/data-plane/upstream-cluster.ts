@@ -45,6 +45,8 @@ export interface UpstreamL4Settings {
   /** Circuit breaker max_connections; 0 = no limit. */
   readonly maxConnections: number;
   readonly proxyProtocol: ProxyProtocolVersion;
+  /** Cluster.tls with its CA resolved; undefined = plain TCP. */
+  readonly tls: UpstreamTlsSettings | undefined;
 }
 
 /** A cluster's state that outlives its config versions: breaker counters, outlier history, traffic stats. */
@@ -142,6 +144,11 @@ export function compileCluster(
     traffic,
     affinity: compileSessionAffinity(cluster.sessionPersistence, members.filter((e) => e.weight > 0)),
     eligible,
-    l4: { connectTimeoutMs: cluster.connectTimeoutMs, maxConnections: cluster.circuitBreaker?.maxConnections ?? 0, proxyProtocol: cluster.proxyProtocol },
+    l4: {
+      connectTimeoutMs: cluster.connectTimeoutMs,
+      maxConnections: cluster.circuitBreaker?.maxConnections ?? 0,
+      proxyProtocol: cluster.proxyProtocol,
+      tls: upstreamTlsSettings(cluster.tls, secrets),
+    },
   };
 }

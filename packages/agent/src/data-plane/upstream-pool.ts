@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { Http2Pool } from './h2-upstream.js';
 
@@ -158,6 +158,24 @@ class PinnedServernamePool extends Pool {
 export function tlsServername(address: string, tls: UpstreamTlsSettings): string | undefined {
   if (tls.servername !== '') return isIP(tls.servername) === 0 ? tls.servername : undefined;
   return isIP(address) === 0 ? address : undefined;
+}
+
+/**
+ * `tls.connect` options for a raw TLS connection to an endpoint (L4 routes), with the HTTP
+ * pools' rules: the configured name (else the endpoint's host name) as SNI and checked name,
+ * an IP address checked but not sent, the CA Secret as the trust store, insecure_skip_verify.
+ */
+export function tlsConnectOptions(address: string, port: number, tls: UpstreamTlsSettings): ConnectionOptions {
+  const name = tls.servername || address;
+  const ip = isIP(name) !== 0;
+  return {
+    host: address,
+    port,
+    ...(ip ? {} : { servername: name }),
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(ip ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert) } : {}),
+    rejectUnauthorized: tls.verify,
+  };
 }
 
 /** OpenSSL's certificate verification failures (Node puts them in `code`), besides ERR_TLS_* and ERR_SSL_*. */

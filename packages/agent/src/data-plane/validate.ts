@@ -177,7 +177,7 @@ function validateListener(listener: Listener, options: ValidateOptions): string 
  * have been applied before (`hasSecret`).
  */
 export function listenerReferenceProblem(listener: Listener, hasSecret: (name: string) => boolean): Rejection | undefined {
-  if (listener.protocol !== Protocol.PROTOCOL_HTTPS) return undefined;
+  if (listener.protocol !== Protocol.PROTOCOL_HTTPS && listener.protocol !== Protocol.PROTOCOL_TCP) return undefined;
   for (const [i, name] of (listener.tls?.certificateSecrets ?? []).entries()) {
     if (!hasSecret(name)) return reject(`tls.certificate_secrets[${i}]: Secret "${name}" is not among this agent's resources`, listener.sources);
   }

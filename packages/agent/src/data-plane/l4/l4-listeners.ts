@@ -2,10 +2,12 @@ import { createSocket } from 'node:dgram';
 import { createServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Protocol, type Listener, type Resource } from '@sluice/proto';
 import { bindKey } from '../listener-manager.js';
+import type { ListenerTlsView } from '../tls-contexts.js';
 import type { UpstreamCluster } from '../upstream-cluster.js';
 import { CompiledL4Route } from './l4-route.js';
 import { SniTable } from './sni.js';
 import { serveTcp, type ClientGate, type TcpView } from './tcp-proxy.js';
+import { TlsTerminator } from './tls-terminate.js';
 import { UdpProxy } from './udp-proxy.js';
 
 // Binding, committing and draining the L4 sockets, with listener-manager.ts's make-before-break
@@ -48,10 +50,18 @@ export interface L4ListenerSpec {
   readonly port: number;
   readonly listener: Listener;
   readonly route: CompiledL4Route;
+  /** TCP with tls: the certificates and TLS versions the agent terminates with. */
+  readonly tls: ListenerTlsView | undefined;
 }
 
 /** Compiles one L4 Listener for this version (its route over the version's clusters). */
-export function l4ListenerSpec(name: string, address: string, listener: Listener, clusters: ReadonlyMap<string, UpstreamCluster>): L4ListenerSpec {
+export function l4ListenerSpec(
+  name: string,
+  address: string,
+  listener: Listener,
+  clusters: ReadonlyMap<string, UpstreamCluster>,
+  tls?: ListenerTlsView,
+): L4ListenerSpec {
   const udp = listener.protocol === Protocol.PROTOCOL_UDP;
   const idle = listener.limits?.idleTimeoutMs || (udp ? UDP_IDLE_DEFAULT_MS : TCP_IDLE_DEFAULT_MS);
   return {
@@ -62,6 +72,7 @@ export function l4ListenerSpec(name: string, address: string, listener: Listener
     port: listener.port,
     listener,
     route: new CompiledL4Route(listener.l4Route, clusters, idle),
+    tls,
   };
 }
 
@@ -72,6 +83,8 @@ interface BoundTcp {
   maxConnectionsPerClient: number;
   readonly clients: Map<string, number>;
   readonly sockets: Set<Socket>;
+  /** Created when the socket first serves a TLS-terminating listener; kept across versions. */
+  terminator: TlsTerminator | undefined;
 }
 
 interface BoundUdp {
@@ -125,7 +138,7 @@ export class L4ListenerManager {
       return;
     }
     const server = createServer({ allowHalfOpen: true, noDelay: true });
-    const bound: BoundTcp = { kind: 'tcp', server, view: NO_TCP_VIEW, maxConnectionsPerClient: 0, clients: new Map(), sockets: new Set() };
+    const bound: BoundTcp = { kind: 'tcp', server, view: NO_TCP_VIEW, maxConnectionsPerClient: 0, clients: new Map(), sockets: new Set(), terminator: undefined };
     const gate: ClientGate = {
       admit: (client) => {
         const open = (bound.clients.get(client) ?? 0) + 1;
@@ -177,10 +190,15 @@ export class L4ListenerManager {
       bound.server.maxConnections = limits?.maxConnections || Infinity;
       bound.maxConnectionsPerClient = limits?.maxConnectionsPerClient ?? 0;
       const passthrough = first.protocol === Protocol.PROTOCOL_TLS_PASSTHROUGH;
+      if (first.tls !== undefined) {
+        if (bound.terminator === undefined) bound.terminator = new TlsTerminator(first.tls);
+        else bound.terminator.update(first.tls);
+      }
       bound.view = {
         route: passthrough ? undefined : first.route,
         sni: passthrough ? new SniTable(group.map((s) => ({ hostnames: s.route.hostnames, route: s.route }))) : undefined,
         acceptProxyProtocol: first.listener.acceptProxyProtocol,
+        terminate: first.tls === undefined ? undefined : bound.terminator,
       };
     }
     this.names = names;

@@ -1,11 +1,14 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { ProxyProtocolVersion } from '@sluice/proto';
 import { TryOutcome, type EndpointCounters } from '../endpoint-stats.js';
 import type { UpstreamCluster, UpstreamEndpoint } from '../upstream-cluster.js';
+import { tlsConnectOptions } from '../upstream-pool.js';
 import { closeConnection, plainAddress, tryOpenConnection, type CompiledL4Route } from './l4-route.js';
 import { encodeProxyHeader, readProxyHeader, type ProxyAddress } from './proxy-protocol.js';
 import { readPrefix } from './read-prefix.js';
 import { parseClientHelloSni, type SniTable } from './sni.js';
+import type { TlsTerminator } from './tls-terminate.js';
 
 // The TCP and TLS-passthrough connection path: (PROXY header) -> (ClientHello SNI) -> cluster
 // by weight -> endpoint by the cluster's balancer -> connect (other endpoints on failure) ->
@@ -19,6 +22,8 @@ export interface TcpView {
   /** TLS passthrough: routes by the ClientHello's server name. */
   readonly sni: SniTable<CompiledL4Route> | undefined;
   readonly acceptProxyProtocol: boolean;
+  /** TLS terminated here (TCP with tls): the route gets the decrypted stream. */
+  readonly terminate?: TlsTerminator | undefined;
 }
 
 /** A PROXY header or ClientHello must arrive this fast (HAProxy's default `timeout client` order). */
@@ -36,7 +41,8 @@ export interface ClientGate {
 }
 
 /** Serves one accepted connection with the view current at accept. */
-export async function serveTcp(client: Socket, view: TcpView, gate: ClientGate): Promise<void> {
+export async function serveTcp(raw: Socket, view: TcpView, gate: ClientGate): Promise<void> {
+  let client = raw;
   client.on('error', noop); // an RST from the client is a normal end; the close handler cleans up
   let source: ProxyAddress = { address: plainAddress(client.remoteAddress), port: client.remotePort ?? 0 };
   let destination: ProxyAddress = { address: plainAddress(client.localAddress), port: client.localPort ?? 0 };
@@ -47,6 +53,10 @@ export async function serveTcp(client: Socket, view: TcpView, gate: ClientGate):
         source = { address: plainAddress(info.source.address), port: info.source.port };
         destination = info.destination;
       }
+    }
+    if (view.terminate !== undefined) {
+      client = await view.terminate.handshake(client);
+      client.on('error', noop);
     }
     let route = view.route;
     if (view.sni !== undefined) {
@@ -131,10 +141,17 @@ class TcpConnection {
     cluster.balancer.onStart(endpoint);
     this.counters.start();
     this.startedAt = performance.now();
-    const upstream = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    const tls = cluster.l4.tls;
+    // Cluster.tls: the connection counts as made once the handshake is; a handshake failure
+    // (certificate not trusted, not TLS) is a connect failure like a refused connection.
+    const upstream =
+      tls === undefined
+        ? connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true })
+        : // Node's tls.connect honours allowHalfOpen (its typings omit it): half-close works as in plain TCP.
+          tlsConnect({ ...tlsConnectOptions(endpoint.address, endpoint.port, tls), allowHalfOpen: true } as ConnectionOptions).setNoDelay(true);
     this.upstream = upstream;
     upstream.setTimeout(cluster.l4.connectTimeoutMs || DEFAULT_CONNECT_TIMEOUT_MS, () => this.onConnectFailure(upstream));
-    upstream.once('connect', () => this.onConnect(upstream));
+    upstream.once(tls === undefined ? 'connect' : 'secureConnect', () => this.onConnect(upstream));
     upstream.once('error', (err: Error & { code?: string }) => {
       if (!this.connected) this.onConnectFailure(upstream);
       else if (err.code !== 'ERR_STREAM_DESTROYED') this.outcome = TryOutcome.RESET;

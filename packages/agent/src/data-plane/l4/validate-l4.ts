@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { Protocol, type Listener } from '@sluice/proto';
+import { tlsSettingsProblem } from '../tls-contexts.js';
 
 // The agent's checks of TCP, UDP and TLS passthrough listeners (validate.ts calls in).
 // Messages name the field, as the rest of validate.ts does.
@@ -17,7 +18,12 @@ export function validateL4Listener(listener: Listener, allowEphemeralPorts: bool
   const port = listener.port;
   if (!(Number.isInteger(port) && port >= 1 && port <= 65535) && !(allowEphemeralPorts && port === 0)) return `port: must be 1-65535, got ${port}`;
   if (listener.address !== '' && isIP(listener.address) === 0) return `address: "${listener.address}" is not an IP address`;
-  if (listener.tls !== undefined) return `tls: must not be set on a ${kind} listener (the agent does not terminate TLS there)`;
+  // TCP with tls = TLS terminated by the agent (the translator's TLS + Terminate).
+  if (listener.tls !== undefined) {
+    if (listener.protocol !== Protocol.PROTOCOL_TCP) return `tls: must not be set on a ${kind} listener (the agent terminates TLS only on TCP listeners)`;
+    const problem = tlsSettingsProblem(listener.tls);
+    if (problem !== undefined) return problem;
+  }
   if (listener.protocol === Protocol.PROTOCOL_UDP && listener.acceptProxyProtocol) return 'accept_proxy_protocol: not supported on UDP listeners';
   const route = listener.l4Route;
   if (route === undefined) return `l4_route: a ${kind} listener needs a route`;
