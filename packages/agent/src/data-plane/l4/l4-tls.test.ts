@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { Protocol, type L4Route, type Resource } from '@sluice/proto';
+import { Protocol, ProxyProtocolVersion, type L4Route, type Resource } from '@sluice/proto';
 import { createTestPki, selfSignedCertificate, tempDir, type PemPair } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataPlane } from '../data-plane.js';
@@ -196,6 +196,46 @@ describe('TCP routes to TLS upstreams', () => {
     for (let i = 0; i < 3; i++) expect(await plainTalk(port, `m${i}`)).toBe(`good(localhost):m${i}`);
     // No endpoint passes verification: the client is closed with nothing sent.
     expect(await plainTalk(portOf(dp, 'default/tcp-bad'), 'x')).toBe('');
+  });
+
+  it('sends the PROXY header in clear before the TLS handshake', async () => {
+    await using dir = await tempDir();
+    const pki = await createTestPki(dir.path);
+    const [cert, key, ca] = await Promise.all([readFile(pki.server.cert), readFile(pki.server.key), readFile(pki.ca.cert, 'utf8')]);
+    const headers: string[] = [];
+    const tlsServer = createTlsServer({ cert, key, allowHalfOpen: true }, (socket: TLSSocket) => {
+      socket.write('tls:');
+      socket.pipe(socket);
+    });
+    // Reads the PROXY v1 line off the raw socket, then hands the rest to the TLS server.
+    const backend = await listen(
+      createServer({ allowHalfOpen: true }, (socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          const end = chunk.indexOf('\r\n');
+          headers.push(chunk.toString('latin1', 0, end));
+          socket.pause();
+          if (end + 2 < chunk.length) socket.unshift(chunk.subarray(end + 2));
+          tlsServer.emit('connection', socket);
+        });
+      }),
+    );
+    const dp = dataPlane();
+    const errors = await dp.apply({
+      resources: [
+        { name: 'default/ca', version: 'ca1', body: { $case: 'secret', value: { sources: [], certificateChain: ca, privateKey: '' } } },
+        clusterResource('default/pp', undefined, {
+          tls: { enabled: true, sni: 'localhost', insecureSkipVerify: false, caSecret: 'default/ca' },
+          proxyProtocol: ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1,
+        }),
+        endpointsResource('default/pp', [{ port: backend }]),
+        listenerResource('default/pp', { protocol: Protocol.PROTOCOL_TCP, routeTable: '', l4Route: l4Route('default/pp') }),
+      ],
+      removed: [],
+    });
+    expect(errors).toEqual([]);
+    expect(await plainTalk(portOf(dp, 'default/pp'), 'z')).toBe('tls:z');
+    expect(headers).toHaveLength(1);
+    expect(headers[0]).toMatch(/^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ \d+$/);
   });
 
   it('insecure_skip_verify connects to an untrusted certificate, and an IP address is checked but not sent as SNI', async () => {

@@ -74,7 +74,8 @@ export async function serveTcp(raw: Socket, view: TcpView, gate: ClientGate): Pr
       return;
     }
     client.once('close', () => gate.release(source.address));
-    new TcpConnection(client, route, source, destination).start();
+    // Passthrough forwards the client's own TLS: Cluster.tls would wrap it a second time.
+    new TcpConnection(client, route, source, destination, view.sni === undefined).start();
   } catch {
     // readPrefix destroyed the socket: bad header, timeout or the client left.
     client.destroy();
@@ -106,6 +107,7 @@ class TcpConnection {
     private readonly route: CompiledL4Route,
     private readonly source: ProxyAddress,
     private readonly destination: ProxyAddress,
+    private readonly originateTls: boolean,
   ) {}
 
   start(): void {
@@ -141,14 +143,26 @@ class TcpConnection {
     cluster.balancer.onStart(endpoint);
     this.counters.start();
     this.startedAt = performance.now();
-    const tls = cluster.l4.tls;
-    // Cluster.tls: the connection counts as made once the handshake is; a handshake failure
-    // (certificate not trusted, not TLS) is a connect failure like a refused connection.
-    const upstream =
-      tls === undefined
-        ? connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true })
-        : // Node's tls.connect honours allowHalfOpen (its typings omit it): half-close works as in plain TCP.
-          tlsConnect({ ...tlsConnectOptions(endpoint.address, endpoint.port, tls), allowHalfOpen: true } as ConnectionOptions).setNoDelay(true);
+    const tls = this.originateTls ? cluster.l4.tls : undefined;
+    let upstream: Socket;
+    if (tls === undefined) upstream = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    else {
+      // Cluster.tls: the connection counts as made once the handshake is; a handshake failure
+      // (certificate not trusted, not TLS) is a connect failure like a refused connection.
+      // A PROXY header goes first in clear, before the ClientHello (as HAProxy's send-proxy
+      // with ssl does): the backend reads it at the transport layer, then does TLS.
+      const options = tlsConnectOptions(endpoint.address, endpoint.port, tls);
+      const header = this.proxyHeader(cluster);
+      if (header === undefined) {
+        // Node's tls.connect honours allowHalfOpen (its typings omit it): half-close works as in plain TCP.
+        upstream = tlsConnect({ ...options, allowHalfOpen: true } as ConnectionOptions).setNoDelay(true);
+      } else {
+        const raw = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+        raw.write(header);
+        // The TLS socket re-emits the raw socket's errors (a refused connect fails the try).
+        upstream = tlsConnect({ ...options, socket: raw, allowHalfOpen: true } as ConnectionOptions);
+      }
+    }
     this.upstream = upstream;
     upstream.setTimeout(cluster.l4.connectTimeoutMs || DEFAULT_CONNECT_TIMEOUT_MS, () => this.onConnectFailure(upstream));
     upstream.once(tls === undefined ? 'connect' : 'secureConnect', () => this.onConnect(upstream));
@@ -189,10 +203,9 @@ class TcpConnection {
       upstream.destroy();
       return;
     }
-    const pp = cluster.l4.proxyProtocol;
-    if (pp === ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1 || pp === ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V2) {
-      upstream.write(encodeProxyHeader(pp === ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1 ? 1 : 2, this.source, this.destination));
-    }
+    // Over TLS the header went out in clear before the handshake.
+    const header = this.originateTls && cluster.l4.tls !== undefined ? undefined : this.proxyHeader(cluster);
+    if (header !== undefined) upstream.write(header);
     const client = this.client;
     // pipe() pushes back both ways and ends the other side's write half on a FIN (half-close).
     client.pipe(upstream);
@@ -203,6 +216,13 @@ class TcpConnection {
       if (hadError) client.destroy();
       this.finish();
     });
+  }
+
+  /** The PROXY header the cluster wants sent at connect, if any. */
+  private proxyHeader(cluster: UpstreamCluster): Buffer | undefined {
+    const pp = cluster.l4.proxyProtocol;
+    if (pp !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1 && pp !== ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V2) return undefined;
+    return encodeProxyHeader(pp === ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1 ? 1 : 2, this.source, this.destination);
   }
 
   private endTry(ok: boolean): void {
