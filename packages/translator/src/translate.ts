@@ -48,16 +48,6 @@ const ROUTE_PROTOCOLS: Record<'Route' | 'TCPRoute' | 'UDPRoute', string> = {
   UDPRoute: 'UDP',
 };
 
-const PROTOCOL_NAME: Record<Protocol, string> = {
-  [Protocol.PROTOCOL_UNSPECIFIED]: 'unspecified',
-  [Protocol.PROTOCOL_HTTP]: 'HTTP',
-  [Protocol.PROTOCOL_HTTPS]: 'HTTPS',
-  [Protocol.PROTOCOL_TCP]: 'TCP',
-  [Protocol.PROTOCOL_UDP]: 'UDP',
-  [Protocol.PROTOCOL_TLS_PASSTHROUGH]: 'TLS',
-  [Protocol.UNRECOGNIZED]: 'unrecognized',
-};
-
 /**
  * Which listeners the data plane can serve: supported protocol, usable certificates, and a
  * port no older listener already holds on overlapping agents (the older one keeps it).
@@ -154,7 +144,7 @@ function parentsOf(
       report(
         ctx,
         route,
-        `spec.parentRefs[${i}]: Listener ${name} speaks ${PROTOCOL_NAME[a.protocol]}; a ${route.kind} attaches only to ${ROUTE_PROTOCOLS[route.kind]} listeners`,
+        `spec.parentRefs[${i}]: Listener ${name} speaks ${a.listener.spec.protocol}; a ${route.kind} attaches only to ${ROUTE_PROTOCOLS[route.kind]} listeners`,
       );
       continue;
     }
