@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Protocol, ProxyProtocolVersion, type L4Route, type Resource } from '@sluice/proto';
 import { createTestPki, selfSignedCertificate, tempDir, type PemPair } from '@sluice/testing';
@@ -61,8 +61,9 @@ function l4Route(cluster: string): L4Route {
   return { sources: [], backends: [{ cluster, weight: 1 }], idleTimeoutMs: 0, hostnames: [] };
 }
 
-function terminating(name: string, secrets: string[], cluster: string): Resource {
+function terminating(name: string, secrets: string[], cluster: string, acceptProxyProtocol = false): Resource {
   return listenerResource(name, {
+    acceptProxyProtocol,
     protocol: Protocol.PROTOCOL_TCP,
     routeTable: '',
     l4Route: l4Route(cluster),
@@ -89,7 +90,6 @@ async function tlsTalk(port: number, servername: string, ca: string, send: strin
 }
 
 async function plainTalk(port: number, send: string): Promise<string> {
-  const { connect } = await import('node:net');
   const socket = connect(port, '127.0.0.1');
   socket.end(send);
   let out = '';
@@ -120,6 +120,41 @@ describe('TLS-terminating TCP listeners', () => {
     expect((await tlsTalk(port, 'shop.example.com', shop2.cert, 'again')).reply).toBe('plain:again');
     // The old certificate is not served any more: a client trusting only it fails the handshake.
     await expect(tlsTalk(port, 'shop.example.com', shop.cert, 'x')).rejects.toThrow();
+  });
+
+  it('reads the PROXY header before the handshake and passes its client on upstream', async () => {
+    const pem = await selfSignedCertificate('shop.example.com');
+    const headers: string[] = [];
+    const backend = await listen(
+      createServer((socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          headers.push(chunk.toString('latin1', 0, chunk.indexOf('\r\n')));
+          socket.end('ok');
+        });
+      }),
+    );
+    const dp = dataPlane();
+    const listener = terminating('default/tls', ['default/shop'], 'default/b', true);
+    expect(
+      await dp.apply({
+        resources: [
+          clusterResource('default/b', undefined, { proxyProtocol: ProxyProtocolVersion.PROXY_PROTOCOL_VERSION_V1 }),
+          endpointsResource('default/b', [{ port: backend }]),
+          secret('default/shop', pem),
+          listener,
+        ],
+        removed: [],
+      }),
+    ).toEqual([]);
+      const raw = connect(portOf(dp, 'default/tls'), '127.0.0.1');
+    raw.write('PROXY TCP4 198.51.100.7 127.0.0.1 40000 443\r\n');
+    const socket = tlsConnect({ socket: raw, servername: 'shop.example.com', ca: pem.cert });
+    socket.end('hi');
+    let reply = '';
+    socket.setEncoding('utf8');
+    for await (const chunk of socket) reply += chunk as string;
+    expect(reply).toBe('ok');
+    expect(headers).toEqual([expect.stringMatching(/^PROXY TCP4 198\.51\.100\.7 127\.0\.0\.1 40000 443$/)]);
   });
 
   it('closes a client that does not speak TLS without reaching the backend', async () => {
