@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { Protocol, type Listener } from '@sluice/proto';
 import { tlsSettingsProblem } from '../tls-contexts.js';
 
-// The agent's checks of TCP, UDP and TLS passthrough listeners (validate.ts calls in).
+// The agent's checks of TCP (TLS-terminating too), UDP and TLS passthrough listeners (validate.ts calls in).
 // Messages name the field, as the rest of validate.ts does.
 
 const HOSTNAME = /^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i;
@@ -21,6 +21,7 @@ export function validateL4Listener(listener: Listener, allowEphemeralPorts: bool
   // TCP with tls = TLS terminated by the agent (the translator's TLS + Terminate).
   if (listener.tls !== undefined) {
     if (listener.protocol !== Protocol.PROTOCOL_TCP) return `tls: must not be set on a ${kind} listener (the agent terminates TLS only on TCP listeners)`;
+    if (listener.tls.certificateSecrets.length === 0) return 'tls.certificate_secrets: a TLS-terminating listener needs at least one certificate Secret';
     const problem = tlsSettingsProblem(listener.tls);
     if (problem !== undefined) return problem;
   }
