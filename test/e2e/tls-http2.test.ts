@@ -217,7 +217,10 @@ describe('TLS termination, HTTP/2 and gRPC through an agent', () => {
       let body = '';
       stream.setEncoding('utf8');
       stream.on('data', (c: string) => (body += c));
-      const [headers] = (await Promise.all([new Promise((resolve) => stream.once('response', resolve)), new Promise((resolve) => stream.once('end', resolve))])) as [Record<string, unknown>];
+      const [headers] = await Promise.all([
+        new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve)),
+        new Promise<void>((resolve) => stream.once('end', () => resolve())),
+      ]);
       expect(headers[':status']).toBe(200);
       expect(body).toBe('web\n');
       expect(web.last?.url).toBe('/h2');
