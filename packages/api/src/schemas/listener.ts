@@ -114,7 +114,7 @@ export const listenerSpecSchema = z
     port: port().describe('Port the agents listen on, 1-65535.'),
     protocol: z
       .enum(LISTENER_PROTOCOLS)
-      .describe('HTTP, HTTPS (TLS terminated, then HTTP), TCP, UDP, or TLS (routed by SNI; passthrough or terminate).'),
+      .describe('HTTP, HTTPS (TLS terminated, then HTTP), TCP, UDP, or TLS (Passthrough: forwarded untouched, routed by SNI; Terminate: decrypted, then proxied as TCP).'),
     agentSelector: agentSelectorSchema
       .default(() => ({}))
       .describe('Which agents serve this listener, by agent label. Default: {} (every agent).'),
