@@ -288,9 +288,22 @@ function accept(bound: BoundServer, socket: Socket): void {
 }
 
 function onRequest(bound: BoundServer, req: Http2ServerRequest, res: Http2ServerResponse): void {
+  // HTTP/2 has no header-count setting: the HTTP/1.1 front's limit (431) is checked here, on
+  // the regular fields (pseudo-headers such as :path are not the client's to trim).
+  const max = (bound.http1.maxHeadersCount ?? DEFAULT_MAX_HEADERS + 1) - 1;
+  if (req.rawHeaders.length > max * 2 && regularHeaderCount(req.rawHeaders) > max) {
+    sendError(res as unknown as ServerResponse, 431, 'too many request headers');
+    return;
+  }
   // The compat request and response have the http.IncomingMessage/ServerResponse members the
   // proxy uses; http-proxy.ts handles what differs (pseudo-headers, no connection headers).
   proxyRequest(bound.view, bound.requestLimits, req as unknown as IncomingMessage, res as unknown as ServerResponse);
+}
+
+function regularHeaderCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).charCodeAt(0) !== 58 /* : */) n++;
+  return n;
 }
 
 function h2Front(bound: BoundServer): Http2Server {

@@ -280,6 +280,16 @@ describe('HTTP/2', () => {
     expect((await h2get(limited, '/small')).body).toBe('shop\n');
     await expect(h2get(limited, '/big', { 'x-big': 'a'.repeat(4096) })).rejects.toThrow();
 
+    // And the header count limit: more fields than max_request_headers get a 431, as on HTTP/1.1.
+    const counted = { ...limits, maxRequestHeaderBytes: 0, maxRequestHeaders: 10 };
+    expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: true, limits: counted })], removed: [] })).toEqual([]);
+    const fields = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-field-${i}`, 'v']));
+    const countedSession = h2session(url);
+    expect((await h2get(countedSession, '/ten', fields(10))).body).toBe('shop\n');
+    const tooMany = await h2get(countedSession, '/eleven', fields(11));
+    expect(tooMany.headers[':status']).toBe(431);
+    expect(b.last?.url).toBe('/ten');
+
     expect(await dp.apply({ resources: [listenerResource(LISTENER, { h2c: false })], removed: [] })).toEqual([]);
     const refused = h2session(url);
     await expect(h2get(refused, '/h2c')).rejects.toThrow();
