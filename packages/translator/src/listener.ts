@@ -6,8 +6,8 @@ import { ms } from './cluster.js';
 import { nameOf, sourceOf } from './inputs.js';
 import { compareStrings } from './resource-key.js';
 
-/** The wire protocol of a listener, or a reason the data plane cannot serve it. */
-export function wireProtocol(l: Listener): Protocol | { unsupported: string } {
+/** The wire protocol of a listener. */
+export function wireProtocol(l: Listener): Protocol {
   switch (l.spec.protocol) {
     case 'HTTP':
       return Protocol.PROTOCOL_HTTP;

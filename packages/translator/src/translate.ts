@@ -49,17 +49,13 @@ const ROUTE_PROTOCOLS: Record<'Route' | 'TCPRoute' | 'UDPRoute', string> = {
 };
 
 /**
- * Which listeners the data plane can serve: supported protocol, usable certificates, and a
+ * Which listeners the data plane can serve: usable certificates where they terminate TLS, and a
  * port no older listener already holds on overlapping agents (the older one keeps it).
  */
 function acceptListeners(ctx: Context, listeners: readonly Listener[]): Map<string, AcceptedListener> {
   const accepted = new Map<string, AcceptedListener>();
   for (const l of listeners) {
     const protocol = wireProtocol(l);
-    if (typeof protocol !== 'string') {
-      report(ctx, l, `spec.protocol: ${protocol.unsupported}: the listener is not served`);
-      continue;
-    }
     const refs: AcceptedListener['refs'] = [];
     const certificates = certificateSecrets(ctx, l, refs);
     const terminates = protocol === Protocol.PROTOCOL_HTTPS || (l.spec.protocol === 'TLS' && protocol === Protocol.PROTOCOL_TCP);
