@@ -104,12 +104,12 @@ export class HealthChecker {
   }
 
   private wanted(): Map<string, Target> {
-    const clusters = new Map<string, { check: HealthCheck | undefined; tls: UpstreamTls | undefined }>();
+    const clusters = new Map<string, { check: HealthCheck | undefined; tls: UpstreamTls | undefined; http2: boolean }>();
     const endpoints = new Map<string, Map<string, { address: string; port: number }>>();
     const secrets = new Map<string, { pem: string; version: string }>();
     for (const r of this.resources) {
       if (r.body?.$case === 'secret') secrets.set(r.name, { pem: r.body.value.certificateChain, version: r.version });
-      else if (r.body?.$case === 'cluster') clusters.set(r.name, { check: r.body.value.healthCheck, tls: r.body.value.tls });
+      else if (r.body?.$case === 'cluster') clusters.set(r.name, { check: r.body.value.healthCheck, tls: r.body.value.tls, http2: r.body.value.http2 });
       else if (r.body?.$case === 'endpoints') endpoints.set(r.name, new Map(r.body.value.endpoints.map((e) => [e.id, { address: e.address, port: e.port }])));
     }
     const out = new Map<string, Target>();
@@ -123,13 +123,13 @@ export class HealthChecker {
         if (!e) continue;
         const key = `${a.cluster} ${id}`;
         const ca = cluster.tls?.enabled === true && cluster.tls.caSecret !== '' ? secrets.get(cluster.tls.caSecret) : undefined;
-        const spec: ProbeSpec = { address: e.address, port: e.port, check: cluster.check, tls: cluster.tls, ca: ca?.pem, userAgent: this.options.userAgent };
+        const spec: ProbeSpec = { address: e.address, port: e.port, check: cluster.check, tls: cluster.tls, ca: ca?.pem, userAgent: this.options.userAgent, http2: cluster.http2 };
         out.set(key, {
           key,
           cluster: a.cluster,
           endpointId: id,
           spec,
-          identity: JSON.stringify([e.address, e.port, cluster.check, cluster.tls ?? null, ca?.version ?? null]),
+          identity: JSON.stringify([e.address, e.port, cluster.check, cluster.tls ?? null, ca?.version ?? null, cluster.http2]),
           healthy: undefined,
           successes: 0,
           failures: 0,

@@ -1,8 +1,10 @@
 import { request as httpRequest } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { connect, isIP } from 'node:net';
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { connect } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import type { HealthCheck, UpstreamTls } from '@sluice/proto';
+import { tlsConnectOptions } from '../data-plane/upstream-pool.js';
 
 /** Where and how to probe one endpoint. */
 export interface ProbeSpec {
@@ -14,6 +16,8 @@ export interface ProbeSpec {
   readonly ca?: string | undefined;
   /** Sent as User-Agent so a backend can tell probes from traffic (and which agent probes). */
   readonly userAgent: string;
+  /** The cluster speaks HTTP/2 (h2c, or h2 over TLS): HTTP checks do too, as gRPC-only servers refuse HTTP/1.1. */
+  readonly http2?: boolean;
 }
 
 export type ProbeOutcome = { ok: true } | { ok: false; error: string };
@@ -21,14 +25,22 @@ export type ProbeOutcome = { ok: true } | { ok: false; error: string };
 /** One probe, over a fresh connection: HTTP request or TCP connect, failed by timeout. */
 export function probe(spec: ProbeSpec): Promise<ProbeOutcome> {
   const timeoutMs = spec.check.timeoutMs || 1000;
-  return spec.check.check?.$case === 'http' ? httpProbe(spec, spec.check.check.value, timeoutMs) : tcpProbe(spec, timeoutMs);
+  if (spec.check.check?.$case !== 'http') return tcpProbe(spec, timeoutMs);
+  return spec.http2 === true ? h2Probe(spec, spec.check.check.value, timeoutMs) : httpProbe(spec, spec.check.check.value, timeoutMs);
+}
+
+type HttpCheck = { path: string; expectedStatuses: number[]; host: string; method: string };
+
+function verdict(http: HttpCheck, status: number): ProbeOutcome {
+  const expected = http.expectedStatuses.length > 0 ? http.expectedStatuses.includes(status) : status >= 200 && status < 300;
+  return expected ? { ok: true } : { ok: false, error: `HTTP ${status}` };
 }
 
 function hostHeader(address: string, port: number): string {
   return `${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
-function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: number[]; host: string; method: string }, timeoutMs: number): Promise<ProbeOutcome> {
+function httpProbe(spec: ProbeSpec, http: HttpCheck, timeoutMs: number): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (outcome: ProbeOutcome) => {
@@ -50,10 +62,8 @@ function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: numb
       ...(tls ? tlsOptions(spec) : {}),
     };
     const req = (tls ? httpsRequest : httpRequest)(options, (res) => {
-      const status = res.statusCode ?? 0;
       res.resume();
-      const expected = http.expectedStatuses.length > 0 ? http.expectedStatuses.includes(status) : status >= 200 && status < 300;
-      done(expected ? { ok: true } : { ok: false, error: `HTTP ${status}` });
+      done(verdict(http, res.statusCode ?? 0));
     });
     const timer = setTimeout(() => done({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
     req.on('error', (error: NodeJS.ErrnoException) => done({ ok: false, error: error.code ?? error.message }));
@@ -61,16 +71,37 @@ function httpProbe(spec: ProbeSpec, http: { path: string; expectedStatuses: numb
   });
 }
 
-/** As the request path connects: the CA, the configured name (an IP address is checked, not sent as SNI), or the address. */
+/** One HTTP/2 session per probe, closed after the response headers: a probe, not a pool. */
+function h2Probe(spec: ProbeSpec, http: HttpCheck, timeoutMs: number): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const tls = spec.tls?.enabled === true;
+    const session = h2connect(`${tls ? 'https' : 'http'}://${hostHeader(spec.address, spec.port)}`, tls ? tlsOptions(spec) : {});
+    const done = (outcome: ProbeOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      session.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => done({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
+    const fail = (error: NodeJS.ErrnoException) => done({ ok: false, error: error.code ?? error.message });
+    session.on('error', fail);
+    const req = session.request({
+      ':method': http.method || 'GET',
+      ':path': http.path || '/',
+      ':authority': http.host || hostHeader(spec.address, spec.port),
+      'user-agent': spec.userAgent,
+    });
+    req.on('response', (headers) => done(verdict(http, Number(headers[':status']))));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+/** As the request path connects (the same options as the pools). */
 function tlsOptions(spec: ProbeSpec): ConnectionOptions {
-  const sni = spec.tls?.sni ?? '';
-  const ip = sni !== '' && isIP(sni) !== 0;
-  return {
-    rejectUnauthorized: spec.tls?.insecureSkipVerify !== true,
-    ...(spec.ca !== undefined ? { ca: spec.ca } : {}),
-    ...(sni !== '' && !ip ? { servername: sni } : {}),
-    ...(ip ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(sni, cert) } : {}),
-  };
+  return tlsConnectOptions(spec.address, spec.port, { servername: spec.tls?.sni ?? '', verify: spec.tls?.insecureSkipVerify !== true, ca: spec.ca, caId: '' });
 }
 
 function tcpProbe(spec: ProbeSpec, timeoutMs: number): Promise<ProbeOutcome> {
