@@ -1,39 +1,17 @@
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, type TempDir } from '@sluice/testing';
-import { silentLogger } from '../logger.js';
-import { ResourceService } from '../resources/resource-service.js';
-import { EmbeddedStore, type Store } from '../store/index.js';
 import { purgeToken } from './purge.js';
-import { createAdminApp, listenAdmin } from './server.js';
+import { startAdminApi, type AdminApi } from './test-support/admin-api.js';
 
 // POST .../routes/{name}/purge over a real embedded store on a real socket (port 0).
-let dir: TempDir;
-let store: Store;
-let server: Server;
-let base: string;
+let api: AdminApi;
 
 beforeAll(async () => {
-  dir = await tempDir();
-  store = await EmbeddedStore.open({ dataDir: dir.path });
-  const resources = new ResourceService(store, { prefix: '' });
-  const listening = await listenAdmin(createAdminApp({ resources, logger: silentLogger() }), '127.0.0.1', 0);
-  server = listening.server;
-  base = `${listening.url}/apis/sluice/v1`;
+  api = await startAdminApi();
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  await dir[Symbol.asyncDispose]();
-});
+afterAll(() => api[Symbol.asyncDispose]());
 
-async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-}
+const call: AdminApi['call'] = (...args) => api.call(...args);
 
 const route = {
   apiVersion: 'sluice/v1',

@@ -1,32 +1,19 @@
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, type TempDir } from '@sluice/testing';
-import { silentLogger } from '../logger.js';
-import { ResourceService } from '../resources/resource-service.js';
-import { EmbeddedStore, type Store } from '../store/index.js';
-import { createAdminApp, listenAdmin, MAX_BODY_BYTES } from './server.js';
+import { MAX_BODY_BYTES } from './server.js';
+import { startAdminApi, type AdminApi } from './test-support/admin-api.js';
 
 // The admin API over a real embedded store on a real socket (port 0).
-let dir: TempDir;
-let store: Store;
-let server: Server;
+let api: AdminApi;
 let base: string;
 
 beforeAll(async () => {
-  dir = await tempDir();
-  store = await EmbeddedStore.open({ dataDir: dir.path });
-  const resources = new ResourceService(store, { prefix: '' });
-  const listening = await listenAdmin(createAdminApp({ resources, logger: silentLogger() }), '127.0.0.1', 0);
-  server = listening.server;
-  base = `${listening.url}/apis/sluice/v1`;
+  api = await startAdminApi();
+  base = api.base;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  await dir[Symbol.asyncDispose]();
-});
+afterAll(() => api[Symbol.asyncDispose]());
+
+const call: AdminApi['call'] = (...args) => api.call(...args);
 
 const upstream = (name: string, port = 9001, labels?: Record<string, string>) => ({
   apiVersion: 'sluice/v1',
@@ -34,16 +21,6 @@ const upstream = (name: string, port = 9001, labels?: Record<string, string>) =>
   metadata: { name, ...(labels ? { labels } : {}) },
   spec: { endpoints: [{ address: '127.0.0.1', port }] },
 });
-
-async function call(method: string, path: string, body?: unknown, contentType = 'application/json') {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-}
 
 describe('admin API', () => {
   it('creates, reads, lists and deletes with server-managed metadata', async () => {
